@@ -1,0 +1,504 @@
+"""In-memory backends: the test doubles, and the default of ``open_store()``.
+
+They keep exactly what a real backend keeps (the encoded form of every event
+and message, see `orchestrix.codec`), so a unit test on them fails where a real
+store would. Everything lives in one process and disappears with it.
+
+Concurrency: asyncio tasks interleave only at ``await`` points, and an append
+checks and writes without awaiting in between, so appends are atomic with
+respect to every other task. The classes are not thread-safe; use them from one
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, TypeVar, final
+
+from orchestrix._utils import (
+    AsyncResource,
+    check_append,
+    check_limit,
+    check_non_negative,
+    check_stream_id,
+    default_group,
+    message_type_names,
+    redact_url,
+)
+from orchestrix.codec import EncodedMessage, decode, encode
+from orchestrix.errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateEventError,
+    HandlerError,
+    HandlerRegistrationError,
+    InvalidArgumentError,
+    NoHandlerError,
+)
+from orchestrix.messages import Command, Event, Message
+from orchestrix.protocols import (
+    ANY,
+    STREAM_EXISTS,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    Handler,
+    MessageBus,
+    Recorded,
+    Snapshot,
+    SnapshotStore,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+__all__ = [
+    "Handled",
+    "InMemoryEventStore",
+    "InMemoryMessageBus",
+    "InMemorySnapshotStore",
+    "MemoryBackend",
+    "backend",
+]
+
+#: Records yielded between two suspensions of a read, so that a long read
+#: lets other tasks run, as a paging backend would.
+PAGE_SIZE: Final = 1_000
+_time = time.time
+_from_row = Recorded.from_row
+M = TypeVar("M", bound=Message)
+
+
+def _utc_from_timestamp(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+@final
+class InMemoryEventStore(AsyncResource, EventStore):
+    """An `EventStore` held in memory, for tests and throwaway programs.
+
+    A read yields the events stored when its iteration began (its first
+    ``__anext__``); events appended while it runs are not yielded. Records are
+    not copied: a read walks the stored ones, one page of references at a time.
+
+    Inspection helpers for tests: `streams`, `events`.
+    """
+
+    def __init__(self) -> None:
+        self._log: list[Recorded] = []
+        self._streams: dict[str, list[Recorded]] = {}
+        # event id -> its record: finds retries and duplicates.
+        self._ids: dict[str, Recorded] = {}
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        *,
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append *events* to a stream atomically (see `EventStore.append`).
+
+        Raises:
+            ConcurrencyError: The stream is not at *expected_version*.
+            DuplicateEventError: An event id is stored, not as this append.
+            SerializationError: An event cannot be encoded.
+            InvalidArgumentError: Bad stream id, expected version or event list.
+            ResourceClosedError: The store is closed.
+        """
+        if self._closed:  # tested inline: this is the hot path
+            self._check_open()
+        stream_id = check_append(stream_id, events, expected_version)
+        # One encode per event, before any check: an unencodable batch fails
+        # whatever the stream's state, as it would on a real backend.
+        records = [encode(event) for event in events]
+        ids = self._ids
+        if records and records[0].id in ids:
+            return self._retry(stream_id, records)
+        for record in records:
+            found = ids.get(record.id)
+            if found is not None:
+                detail = f"in stream {found.stream_id!r} at version {found.version}"
+                raise DuplicateEventError(record.id, stream_id, detail)
+        stream = self._streams.get(stream_id)
+        current = len(stream) if stream is not None else 0
+        if expected_version is not None and (
+            current == 0
+            if expected_version == STREAM_EXISTS
+            else current != expected_version
+        ):
+            raise ConcurrencyError(stream_id, expected_version, current)
+        if not records:
+            return AppendResult(current, ())
+        if stream is None:
+            stream = self._streams[stream_id] = []
+        log = self._log
+        first = len(log) + 1
+        # A float now, the datetime only when a reader asks for recorded_at.
+        recorded_at = _time()
+        position = first
+        for record in records:
+            current += 1
+            stored = _from_row(
+                stream_id,
+                current,
+                position,
+                recorded_at,
+                record[0],
+                record[1],
+                record[2],
+                record[3],
+                _utc_from_timestamp,
+            )
+            log.append(stored)
+            stream.append(stored)
+            ids[record.id] = stored
+            position += 1
+        if position == first + 1:
+            return AppendResult(current, (first,))
+        return AppendResult(current, tuple(range(first, position)))
+
+    def _retry(self, stream_id: str, records: list[EncodedMessage]) -> AppendResult:
+        """Return the original result if *records* repeat one earlier append."""
+        found = self._ids[records[0].id]
+        where, version = found.stream_id, found.version
+        stream = self._streams[where]
+        stored = stream[version - 1 : version - 1 + len(records)]
+        if where != stream_id or [r.record for r in stored] != records:
+            detail = (
+                f"in stream {where!r} at version {version}"
+                if where != stream_id
+                else "earlier in this stream, not as this same batch"
+            )
+            raise DuplicateEventError(records[0].id, stream_id, detail)
+        return AppendResult(stored[-1].version, tuple(r.position for r in stored))
+
+    async def read(
+        self,
+        stream_id: str,
+        *,
+        after_version: int = 0,
+        limit: int | None = None,
+    ) -> AsyncIterator[Recorded]:
+        """Yield a stream's events after *after_version* (see `EventStore.read`).
+
+        Raises:
+            InvalidArgumentError: Bad stream id, negative version or limit.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        stream_id = check_stream_id(stream_id)
+        check_non_negative("after_version", after_version)
+        check_limit(limit)
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        # The walk is written out here and in read_all: one async generator
+        # step per record instead of two.
+        end = len(stream) if limit is None else min(len(stream), after_version + limit)
+        for start in range(after_version, end, PAGE_SIZE):
+            for record in stream[start : min(start + PAGE_SIZE, end)]:
+                yield record
+            if start + PAGE_SIZE < end:
+                await asyncio.sleep(0)
+
+    async def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int | None = None,
+    ) -> AsyncIterator[Recorded]:
+        """Yield every event after *after_position* (see `EventStore.read_all`).
+
+        Raises:
+            InvalidArgumentError: Negative position or limit.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        check_non_negative("after_position", after_position)
+        check_limit(limit)
+        log = self._log
+        end = len(log) if limit is None else min(len(log), after_position + limit)
+        for start in range(after_position, end, PAGE_SIZE):
+            for record in log[start : min(start + PAGE_SIZE, end)]:
+                yield record
+            if start + PAGE_SIZE < end:
+                await asyncio.sleep(0)
+
+    async def stream_version(self, stream_id: str) -> int:
+        """Return the stream's version (0 when missing).
+
+        Raises:
+            InvalidArgumentError: Bad stream id.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        stream = self._streams.get(check_stream_id(stream_id))
+        return 0 if stream is None else len(stream)
+
+    def streams(self) -> list[str]:
+        """Return the ids of every stream, in the order they were created."""
+        return list(self._streams)
+
+    def events(self, stream_id: str) -> list[Event]:
+        """Return a stream's events, decoded, in order (empty when missing)."""
+        return [record.event for record in self._streams.get(stream_id, ())]
+
+
+@final
+class InMemorySnapshotStore(AsyncResource, SnapshotStore):
+    """A `SnapshotStore` held in memory: the latest snapshot per stream."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, Snapshot] = {}
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`).
+
+        Raises:
+            InvalidArgumentError: Not a Snapshot, a bad stream id, or a version < 1.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        # Typed callers cannot get these wrong; untyped ones get a clear error.
+        given: object = snapshot
+        if not isinstance(given, Snapshot):
+            msg = f"save() takes a Snapshot, got {type(given).__qualname__}"
+            raise InvalidArgumentError(msg)
+        stream_id = check_stream_id(snapshot.stream_id)
+        version: object = snapshot.version
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            msg = (
+                f"snapshot of {stream_id!r}: version must be an int >= 1 (the "
+                f"stream version the state reflects), got {version!r}"
+            )
+            raise InvalidArgumentError(msg)
+        state: object = snapshot.state
+        if not isinstance(state, bytes):
+            msg = (
+                f"snapshot of {stream_id!r}: state must be bytes "
+                f"(orchestrix.codec.encode_state), got {type(state).__name__}"
+            )
+            raise InvalidArgumentError(msg)
+        stored = self._snapshots.get(stream_id)
+        if stored is None or stored.version <= version:
+            self._snapshots[stream_id] = snapshot
+
+    async def load(self, stream_id: str) -> Snapshot | None:
+        """Return the stream's latest snapshot, or None.
+
+        Raises:
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        return self._snapshots.get(stream_id)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """One handler call made by an `InMemoryMessageBus`.
+
+    Attributes:
+        handler: The handler that was called.
+        group: Its group (the default group when subscribed without one).
+        message: The message it received (a decoded copy of the published one).
+        error: What it raised, or None if it returned.
+    """
+
+    handler: Handler[Message]
+    group: str
+    message: Message
+    error: Exception | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    type_name: str
+    handler: Handler[Message]
+    group: str
+
+
+@final
+class InMemoryMessageBus(AsyncResource, MessageBus):
+    """A `MessageBus` that runs handlers inside `publish`, in subscription order.
+
+    ``await bus.publish(message)`` encodes the message (so an unencodable one
+    fails as on a real bus), decodes a copy, and awaits every matching handler
+    in turn. If any raised, the others still ran, and `publish` raises one
+    `HandlerError` holding every failure, each with a note naming its handler.
+    A handler that publishes runs the nested dispatch before returning.
+
+    The bus dispatches whether or not it was started; `start` only closes the
+    list of subscriptions, as on a durable bus.
+
+    Inspection helpers for tests: `published`, `handled`, `clear`.
+    """
+
+    def __init__(self) -> None:
+        self._subscriptions: list[_Subscription] = []
+        self._commands: dict[str, Handler[Message]] = {}
+        self._routes: dict[type[Message], tuple[_Subscription, ...]] = {}
+        self._started = False
+        self.published: list[Message] = []
+        """Every message published successfully, in publish order."""
+        self.handled: list[Handled] = []
+        """Every handler call, in the order they were made."""
+
+    def subscribe(
+        self,
+        message_type: type[M],
+        handler: Handler[M],
+        *,
+        group: str | None = None,
+    ) -> None:
+        """Call *handler* for every message of *message_type* or a subclass.
+
+        Raises:
+            HandlerRegistrationError: The command type already has a handler,
+                or the bus was started.
+            InvalidArgumentError: *message_type* is no Message class, *handler*
+                is not callable, or *group* is empty.
+            ResourceClosedError: The bus is closed.
+        """
+        self._check_open()
+        # Typed callers cannot get these wrong; untyped ones get a clear error.
+        target: object = message_type
+        if not (isinstance(target, type) and issubclass(target, Message)):
+            msg = f"subscribe() takes a Message subclass, got {target!r}"
+            raise InvalidArgumentError(msg)
+        function: object = handler
+        if not callable(function):
+            msg = f"subscribe() takes an async callable handler, got {function!r}"
+            raise InvalidArgumentError(msg)
+        label: object = group
+        if label is not None and (not isinstance(label, str) or not label):
+            msg = f"group must be a non-empty str or None, got {label!r}"
+            raise InvalidArgumentError(msg)
+        name = message_type.type_name()
+        if self._started:
+            msg = (
+                f"cannot subscribe {_name(handler)} to {name!r}: the bus is already "
+                f"started; subscribe every handler before start()"
+            )
+            raise HandlerRegistrationError(msg)
+        if issubclass(message_type, Command):
+            existing = self._commands.get(name)
+            if existing is not None:
+                msg = (
+                    f"command {name!r} already has a handler ({_name(existing)}); "
+                    f"a command has exactly one handler, so {_name(handler)} cannot "
+                    f"subscribe too"
+                )
+                raise HandlerRegistrationError(msg)
+            self._commands[name] = handler  # type: ignore[assignment]  # stored untyped, called with its own type
+        self._subscriptions.append(
+            _Subscription(name, handler, group or default_group(handler))  # type: ignore[arg-type]  # same
+        )
+        self._routes.clear()
+
+    async def publish(self, message: Message) -> None:
+        """Run every handler of *message*'s type, then return.
+
+        Raises:
+            HandlerError: One or more handlers raised; all handlers ran.
+            NoHandlerError: *message* is a command nobody subscribes to.
+            SerializationError: *message* cannot be encoded (nothing ran).
+            InvalidArgumentError: *message* is not a Message.
+            ResourceClosedError: The bus is closed.
+        """
+        self._check_open()
+        given: object = message
+        if not isinstance(given, Message):
+            msg = f"publish() takes a Message, got {type(given).__qualname__}"
+            raise InvalidArgumentError(msg)
+        cls = type(message)
+        routes = self._routes.get(cls)
+        if routes is None:
+            names = set(message_type_names(cls))
+            routes = self._routes[cls] = tuple(
+                s for s in self._subscriptions if s.type_name in names
+            )
+        copy = decode(encode(message))
+        if not routes and isinstance(message, Command):
+            msg = (
+                f"no handler subscribes to command {cls.type_name()!r}; subscribe "
+                f"one with bus.subscribe({cls.__qualname__}, handler)"
+            )
+            raise NoHandlerError(msg)
+        self.published.append(message)
+        errors: list[Exception] = []
+        for route in routes:
+            try:
+                await route.handler(copy)
+            except Exception as exc:  # noqa: BLE001 -- collected, raised below as a group
+                exc.add_note(f"raised by handler {_name(route.handler)}")
+                errors.append(exc)
+                self.handled.append(Handled(route.handler, route.group, copy, exc))
+            else:
+                self.handled.append(Handled(route.handler, route.group, copy, None))
+        if errors:
+            msg = (
+                f"{len(errors)} of {len(routes)} handlers failed on "
+                f"{cls.type_name()!r} message {message.id!r}"
+            )
+            raise HandlerError(msg, errors, message)
+
+    async def start(self) -> None:
+        """Close the list of subscriptions. Idempotent.
+
+        Raises:
+            ResourceClosedError: The bus is closed.
+        """
+        self._check_open()
+        self._started = True
+
+    def clear(self) -> None:
+        """Forget the `published` and `handled` history; keep the subscriptions."""
+        self.published.clear()
+        self.handled.clear()
+
+
+def _name(handler: object) -> str:
+    return default_group(handler)  # type: ignore[arg-type]  # any object has a name
+
+
+@final
+class MemoryBackend:
+    """The `orchestrix.config.Backend` of the ``memory://`` scheme.
+
+    Every ``open_*`` call returns a new, empty instance; two stores opened
+    from the same URL share nothing.
+    """
+
+    async def open_store(self, url: str) -> InMemoryEventStore:
+        """Return a new, empty `InMemoryEventStore`."""
+        _check_url(url)
+        return InMemoryEventStore()
+
+    async def open_snapshot_store(self, url: str) -> InMemorySnapshotStore:
+        """Return a new, empty `InMemorySnapshotStore`."""
+        _check_url(url)
+        return InMemorySnapshotStore()
+
+    async def open_bus(self, url: str) -> InMemoryMessageBus:
+        """Return a new `InMemoryMessageBus` without subscriptions."""
+        _check_url(url)
+        return InMemoryMessageBus()
+
+
+def _check_url(url: str) -> None:
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() != "memory" or rest not in ("", "/"):
+        msg = (
+            f"invalid in-memory backend URL {redact_url(url)!r}: use 'memory://' "
+            f"(it takes no host, path or options)"
+        )
+        raise ConfigurationError(msg)
+
+
+#: The backend registered for the ``memory`` URL scheme.
+backend: Final = MemoryBackend()

@@ -1,0 +1,48 @@
+"""The contract suites run against the in-memory backends.
+
+The in-memory bus is not durable, so it runs `MessageBusContract` only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from orchestrix.backends.memory import (
+    InMemoryEventStore,
+    InMemoryMessageBus,
+    InMemorySnapshotStore,
+)
+from orchestrix.testing import (
+    EventStoreContract,
+    MessageBusContract,
+    SnapshotStoreContract,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+class TestInMemoryEventStore(EventStoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[InMemoryEventStore]:
+        """A fresh in-memory store per test."""
+        async with InMemoryEventStore() as store:
+            yield store
+
+
+class TestInMemorySnapshotStore(SnapshotStoreContract):
+    @pytest.fixture
+    async def snapshot_store(self) -> AsyncIterator[InMemorySnapshotStore]:
+        """A fresh in-memory snapshot store per test."""
+        async with InMemorySnapshotStore() as snapshot_store:
+            yield snapshot_store
+
+
+class TestInMemoryMessageBus(MessageBusContract):
+    @pytest.fixture
+    async def bus(self) -> AsyncIterator[InMemoryMessageBus]:
+        """A fresh, unstarted in-memory bus per test."""
+        async with InMemoryMessageBus() as bus:
+            yield bus
