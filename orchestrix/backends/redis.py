@@ -1,0 +1,324 @@
+"""Redis backend: `RedisEventStore`, `RedisSnapshotStore` and `RedisMessageBus`.
+
+Open them by URL (``redis://[user:password@]host:port/db?prefix=app``, or
+``rediss://`` for TLS) through `orchestrix.open_store`, `orchestrix.open_bus`
+and `orchestrix.open_snapshot_store`. Needs ``pip install 'orchestrix[redis]'``
+and Redis 7.0 or newer.
+
+Each append runs as one Lua script that checks the expected version and the
+event ids, then writes the events into the global log (a hash by position),
+their positions onto the stream (a list) and their ids into the event-id index
+together (ADRs 0021 and 0028). Keys are described in `RedisKeys`; the server
+must run with ``appendonly yes`` and ``maxmemory-policy noeviction`` to keep what it
+acknowledged (ADR 0023).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Self, final
+
+import msgspec
+
+from orchestrix._utils import check_append, check_limit, check_non_negative
+from orchestrix._utils import check_stream_id as _check_stream_id
+from orchestrix.backends import _redis_scripts as scripts
+from orchestrix.backends._redis_bus import RedisMessageBus
+from orchestrix.backends._redis_common import (
+    LuaScript,
+    RedisResource,
+    decode_name,
+    int_option,
+)
+from orchestrix.codec import EncodedMessage, encode
+from orchestrix.config import Backend
+from orchestrix.errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    InvalidArgumentError,
+)
+from orchestrix.protocols import (
+    ANY,
+    AppendResult,
+    EventStore,
+    ExpectedVersion,
+    Recorded,
+    Snapshot,
+    SnapshotStore,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from orchestrix.messages import Event
+
+__all__ = [
+    "RedisBackend",
+    "RedisEventStore",
+    "RedisMessageBus",
+    "RedisSnapshotStore",
+    "backend",
+]
+
+#: Events fetched per round trip while reading, unless ``page_size`` says otherwise.
+DEFAULT_PAGE_SIZE: Final = 500
+_DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
+
+# The message part of an event entry, packed by the client (ADR 0028).
+_pack: Final = msgspec.msgpack.Encoder().encode
+# The reply of the append script (see `scripts.APPEND`).
+_append_reply: Final = msgspec.msgpack.Decoder(list[Any]).decode
+# A page of stored events: (encoded stream id, version, position, recorded at,
+# message) per event.
+_page: Final = msgspec.msgpack.Decoder(
+    list[tuple[str, int, int, datetime, EncodedMessage]]
+).decode
+
+
+@final
+class RedisEventStore(RedisResource, EventStore):
+    """Event store on Redis: one Redis stream per event stream plus a global log.
+
+    Use `open` (or `orchestrix.open_store`), which checks the server answers.
+    Options, as keywords or URL query parameters: ``prefix`` (key prefix,
+    default ``orchestrix``), ``page_size`` (events per read round trip, default
+    500), ``retries`` (reconnection attempts per command, default 8).
+    """
+
+    def __init__(
+        self,
+        url: str = _DEFAULT_URL,
+        *,
+        prefix: str | None = None,
+        page_size: int | None = None,
+        retries: int | None = None,
+    ) -> None:
+        super().__init__(
+            url, {"prefix": prefix, "page_size": page_size, "retries": retries}
+        )
+        self.page_size = int_option(
+            "page_size", self.option("page_size", DEFAULT_PAGE_SIZE), 1
+        )
+        client = self._client
+        self._append = LuaScript(client, scripts.APPEND)
+        self._read_page = LuaScript(client, scripts.READ)
+        self._read_all_page = LuaScript(client, scripts.READ_ALL)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = _DEFAULT_URL,
+        *,
+        prefix: str | None = None,
+        page_size: int | None = None,
+        retries: int | None = None,
+    ) -> Self:
+        """Return a store on the Redis server at *url*, once it answers.
+
+        Raises:
+            ConfigurationError: A bad URL or option (the message names it).
+            MissingDependencyError: The ``redis`` package is not installed.
+            BackendUnavailable: The server cannot be reached.
+        """
+        store = cls(url, prefix=prefix, page_size=page_size, retries=retries)
+        await store._connect()
+        await store._warn_about_server()
+        return store
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        *,
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append *events* atomically; see `orchestrix.protocols.EventStore.append`."""
+        self._check_open()
+        stream_id = check_append(stream_id, events, expected_version)
+        args: list[str | int | bytes] = [
+            "" if expected_version is None else expected_version
+        ]
+        for event in events:
+            record = encode(event)
+            args += (record.id, _pack(record))
+        keys = self.keys
+        with self._errors:
+            packed = await self._append(
+                (keys.stream_key(stream_id), keys.log, keys.ids), *args
+            )
+        kind, found, *rest = _append_reply(packed)
+        if kind == "A":
+            first = rest[0]
+            return AppendResult(found, tuple(range(first, first + len(events))))
+        if kind == "R":
+            return AppendResult(found, tuple(rest))
+        if kind == "C":
+            raise ConcurrencyError(stream_id, expected_version, found)
+        raise DuplicateEventError(str(found), stream_id)
+
+    def read(
+        self,
+        stream_id: str,
+        *,
+        after_version: int = 0,
+        limit: int | None = None,
+    ) -> AsyncIterator[Recorded]:
+        """Yield a stream's events after *after_version*, fetched in pages.
+
+        Arguments are checked when called, before iteration starts.
+        """
+        self._check_open()
+        stream_id = _check_stream_id(stream_id)
+        after = check_non_negative("after_version", after_version)
+        return self._read(stream_id, after, check_limit(limit))
+
+    async def _read(
+        self, stream_id: str, after: int, remaining: int | None
+    ) -> AsyncIterator[Recorded]:
+        keys = (self.keys.stream_key(stream_id), self.keys.log)
+        read_page, page_size = self._read_page, self.page_size
+        while remaining is None or remaining > 0:
+            count = page_size if remaining is None else min(page_size, remaining)
+            with self._errors:
+                rows = _page(await read_page(keys, after, count))
+            for _, version, position, recorded_at, record in rows:
+                yield Recorded(stream_id, version, position, recorded_at, record)
+            if len(rows) < count:
+                return
+            after += count
+            if remaining is not None:
+                remaining -= count
+
+    def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int | None = None,
+    ) -> AsyncIterator[Recorded]:
+        """Yield every event after *after_position*, by global position, in pages.
+
+        Arguments are checked when called, before iteration starts.
+        """
+        self._check_open()
+        after = check_non_negative("after_position", after_position)
+        return self._read_all(after, check_limit(limit))
+
+    async def _read_all(
+        self, after: int, remaining: int | None
+    ) -> AsyncIterator[Recorded]:
+        keys = (self.keys.log,)
+        read_page, page_size = self._read_all_page, self.page_size
+        names: dict[str, str] = {}
+        while remaining is None or remaining > 0:
+            count = page_size if remaining is None else min(page_size, remaining)
+            with self._errors:
+                rows = _page(await read_page(keys, after + 1, count))
+            for encoded_id, version, position, recorded_at, record in rows:
+                stream_id = names.get(encoded_id)
+                if stream_id is None:
+                    stream_id = names[encoded_id] = decode_name(encoded_id)
+                yield Recorded(stream_id, version, position, recorded_at, record)
+            if len(rows) < count:
+                return
+            after = rows[-1][2]
+            if remaining is not None:
+                remaining -= count
+
+    async def stream_version(self, stream_id: str) -> int:
+        """Return the stream's version (its number of events; 0 when missing)."""
+        self._check_open()
+        key = self.keys.stream_key(_check_stream_id(stream_id))
+        with self._errors:
+            return int(await self._client.llen(key))
+
+
+@final
+class RedisSnapshotStore(RedisResource, SnapshotStore):
+    """Latest snapshot per stream, one Redis hash beside the stream's key.
+
+    Options, as keywords or URL query parameters: ``prefix`` and ``retries``,
+    as for `RedisEventStore`.
+    """
+
+    def __init__(
+        self,
+        url: str = _DEFAULT_URL,
+        *,
+        prefix: str | None = None,
+        retries: int | None = None,
+    ) -> None:
+        super().__init__(url, {"prefix": prefix, "retries": retries})
+        self._save = LuaScript(self._client, scripts.SAVE_SNAPSHOT)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str = _DEFAULT_URL,
+        *,
+        prefix: str | None = None,
+        retries: int | None = None,
+    ) -> Self:
+        """Return a snapshot store on the Redis server at *url*, once it answers.
+
+        Raises:
+            ConfigurationError: A bad URL or option.
+            MissingDependencyError: The ``redis`` package is not installed.
+            BackendUnavailable: The server cannot be reached.
+        """
+        store = cls(url, prefix=prefix, retries=retries)
+        await store._connect()
+        return store
+
+    async def save(self, snapshot: Snapshot) -> None:
+        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`)."""
+        self._check_open()
+        candidate: object = snapshot  # checked at run time despite the type
+        if not isinstance(candidate, Snapshot):
+            msg = f"save() takes a Snapshot, got {type(candidate).__qualname__}"
+            raise InvalidArgumentError(msg)
+        key = self.keys.snapshot_key(_check_stream_id(snapshot.stream_id))
+        version = snapshot.version
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            msg = f"snapshot version must be an int >= 1, got {version!r}"
+            raise InvalidArgumentError(msg)
+        args = (
+            version,
+            snapshot.aggregate_type,
+            snapshot.schema_version,
+            snapshot.state,
+        )
+        with self._errors:
+            await self._save((key,), *args)
+
+    async def load(self, stream_id: str) -> Snapshot | None:
+        """Return the stream's latest snapshot, or None."""
+        self._check_open()
+        key = self.keys.snapshot_key(_check_stream_id(stream_id))
+        with self._errors:
+            version, kind, schema, state = await self._client.hmget(
+                key, ["v", "a", "n", "d"]
+            )
+        if version is None:
+            return None
+        return Snapshot(stream_id, int(version), kind.decode(), int(schema), state)
+
+
+@final
+class RedisBackend(Backend):
+    """What the ``redis`` and ``rediss`` URL schemes open."""
+
+    async def open_store(self, url: str) -> RedisEventStore:
+        """Return a ready `RedisEventStore` for *url*."""
+        return await RedisEventStore.open(url)
+
+    async def open_snapshot_store(self, url: str) -> RedisSnapshotStore:
+        """Return a ready `RedisSnapshotStore` for *url*."""
+        return await RedisSnapshotStore.open(url)
+
+    async def open_bus(self, url: str) -> RedisMessageBus:
+        """Return a `RedisMessageBus` for *url*, connected but not started."""
+        return await RedisMessageBus.open(url)
+
+
+#: The object registered for the ``redis`` and ``rediss`` schemes.
+backend: Final = RedisBackend()
