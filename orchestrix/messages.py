@@ -9,6 +9,11 @@ CloudEvents context attributes; the fields a subclass declares are the data::
         account_id: str
         amount: int
 
+Declare message classes with ``slots=True`` as above: they take less memory,
+and orchestrix gives them an ``__init__`` that sets the fields through their
+slots, which makes creating a message about a quarter faster with the same
+behaviour (ADR 0029).
+
 Every message class has a stable, unique *type name*: the class keyword ``type=``
 or, by default, the class's qualified name. Stored and wire forms carry the type
 name, never the Python import path, so classes can move between modules freely.
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
+from orchestrix._fast_init import install_fast_init
 from orchestrix.errors import ConfigurationError, DuplicateTypeNameError
 
 if TYPE_CHECKING:
@@ -230,6 +236,7 @@ class Message:
             # ``@dataclass(slots=True)`` re-creates the class without keywords;
             # the copied class dict still holds what the first pass decided.
             _register(cls, own["__message_type__"], rebuild=True)
+            install_fast_init(cls)
             return
         if version is not None:
             if not issubclass(cls, Event):
