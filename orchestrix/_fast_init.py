@@ -53,10 +53,9 @@ def install_fast_init(cls: type) -> bool:
         return False
     fields = dataclasses.fields(cls)
     parameters = list(inspect.signature(original).parameters.values())[1:]
-    if (
-        any(not f.init for f in fields)
-        or [p.name for p in parameters] != [f.name for f in fields]
-        or any(p.kind is not inspect.Parameter.KEYWORD_ONLY for p in parameters)
+    # An init=False field is missing from the parameters, an InitVar is extra.
+    if [p.name for p in parameters] != [f.name for f in fields] or any(
+        p.kind is not inspect.Parameter.KEYWORD_ONLY for p in parameters
     ):
         return False  # init=False fields, InitVars or positional parameters
     if any(f.name == "self" or f.name.startswith("__ox_") for f in fields):
