@@ -55,16 +55,16 @@ from orchestrix.messages import set_default_source as set_default_source
 from orchestrix.protocols import ANY as ANY
 from orchestrix.protocols import NO_STREAM as NO_STREAM
 from orchestrix.protocols import STREAM_EXISTS as STREAM_EXISTS
-from orchestrix.protocols import AppendResult as AppendResult
-from orchestrix.protocols import DeadLetter as DeadLetter
 from orchestrix.protocols import DurableMessageBus as DurableMessageBus
 from orchestrix.protocols import EventStore as EventStore
 from orchestrix.protocols import ExpectedVersion as ExpectedVersion
 from orchestrix.protocols import Handler as Handler
 from orchestrix.protocols import MessageBus as MessageBus
-from orchestrix.protocols import Recorded as Recorded
-from orchestrix.protocols import Snapshot as Snapshot
 from orchestrix.protocols import SnapshotStore as SnapshotStore
+from orchestrix.records import AppendResult as AppendResult
+from orchestrix.records import DeadLetter as DeadLetter
+from orchestrix.records import Recorded as Recorded
+from orchestrix.records import Snapshot as Snapshot
 from orchestrix.repository import Repository as Repository
 
 __all__ = [

@@ -60,7 +60,7 @@ from orchestrix.errors import (
     SerializationError,
 )
 from orchestrix.messages import ENVELOPE_FIELDS, Message
-from orchestrix.protocols import Recorded
+from orchestrix.records import Recorded
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

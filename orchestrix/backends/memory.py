@@ -42,15 +42,13 @@ from orchestrix.messages import Command, Event, Message
 from orchestrix.protocols import (
     ANY,
     STREAM_EXISTS,
-    AppendResult,
     EventStore,
     ExpectedVersion,
     Handler,
     MessageBus,
-    Recorded,
-    Snapshot,
     SnapshotStore,
 )
+from orchestrix.records import AppendResult, Recorded, Snapshot
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence

@@ -24,10 +24,9 @@ from orchestrix.protocols import (
     MAX_STREAM_ID_LENGTH,
     NO_STREAM,
     STREAM_EXISTS,
-    AppendResult,
     EventStore,
-    Recorded,
 )
+from orchestrix.records import AppendResult, Recorded
 from orchestrix.testing._support import WAIT_TIMEOUT, ContractEvent, OpaqueEvent
 
 if TYPE_CHECKING:

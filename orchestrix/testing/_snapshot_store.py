@@ -7,14 +7,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from orchestrix.codec import encode_state
 from orchestrix.errors import InvalidArgumentError, ResourceClosedError
-from orchestrix.protocols import Snapshot, SnapshotStore
+from orchestrix.records import Snapshot
 from orchestrix.testing._event_store import INVALID_STREAM_IDS, UNUSUAL_STREAM_IDS
+
+if TYPE_CHECKING:
+    from orchestrix.protocols import SnapshotStore
 
 __all__ = ["SnapshotStoreContract"]
 

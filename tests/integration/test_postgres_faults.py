@@ -17,7 +17,7 @@ from orchestrix.backends.postgres import PostgresEventStore, PostgresMessageBus
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from orchestrix.protocols import AppendResult
+    from orchestrix.records import AppendResult
 
 pytestmark = pytest.mark.postgres
 

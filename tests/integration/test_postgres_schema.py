@@ -20,13 +20,13 @@ from orchestrix import (
     open_snapshot_store,
     open_store,
 )
-from orchestrix.backends._postgres_base import parse_url
-from orchestrix.backends._postgres_schema import LATEST_VERSION
 from orchestrix.backends.postgres import (
     PostgresEventStore,
     PostgresMessageBus,
     PostgresSnapshotStore,
 )
+from orchestrix.backends.postgres._connection import parse_url
+from orchestrix.backends.postgres._schema import LATEST_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

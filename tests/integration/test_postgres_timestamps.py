@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from orchestrix.backends._postgres_base import create_pool, parse_url
+from orchestrix.backends.postgres._connection import create_pool, parse_url
 
 pytestmark = pytest.mark.postgres
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orchestrix import ConfigurationError, Event, open_bus
-from orchestrix.backends._redis_bus import CONSUMER_GROUP
-from orchestrix.backends._redis_common import encode_name
 from orchestrix.backends.redis import RedisMessageBus
+from orchestrix.backends.redis._connection import encode_name
+from orchestrix.backends.redis.bus import CONSUMER_GROUP
 from orchestrix.testing._support import poll_until, wait_until
 from tests.contract.test_redis import delete_keys
 

@@ -18,8 +18,8 @@ from orchestrix import (
     open_snapshot_store,
     open_store,
 )
-from orchestrix.backends._redis_common import RedisKeys, decode_name, encode_name
 from orchestrix.backends.redis import RedisEventStore, RedisSnapshotStore
+from orchestrix.backends.redis._connection import RedisKeys, decode_name, encode_name
 from tests.contract.test_redis import delete_keys
 
 if TYPE_CHECKING:
@@ -186,12 +186,12 @@ async def test_server_settings_that_lose_events_are_logged(
     redis_url: str, prefix: str, raw: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Opening a store warns when the server has no AOF or may evict keys."""
-    from orchestrix.backends import _redis_common
+    from orchestrix.backends.redis import _connection as _redis_common
 
     persistence = await raw.info("persistence")
     policy = (await raw.info("memory"))["maxmemory_policy"]
     _redis_common._checked_servers.clear()
-    caplog.set_level(logging.WARNING, logger="orchestrix.backends.redis")
+    caplog.set_level(logging.WARNING, logger="orchestrix.redis.connection")
     async with await RedisEventStore.open(redis_url, prefix=prefix):
         pass
     text = caplog.text

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from orchestrix import Event
-from orchestrix.backends._sqlite_bus import _claim
 from orchestrix.backends.sqlite import SQLiteMessageBus
+from orchestrix.backends.sqlite.bus import _claim
 from orchestrix.codec import encode
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from orchestrix import (
     open_snapshot_store,
     open_store,
 )
-from orchestrix.backends import _sqlite_conn
-from orchestrix.backends._sqlite_schema import (
+from orchestrix.backends.sqlite import _connection as _sqlite_conn
+from orchestrix.backends.sqlite._schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     migrate,

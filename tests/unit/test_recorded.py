@@ -10,7 +10,7 @@ import pytest
 
 from orchestrix import EncodedMessage, Event, SerializationError, UnknownMessageType
 from orchestrix.codec import encode, upcaster
-from orchestrix.protocols import Recorded
+from orchestrix.records import Recorded
 
 __all__: list[str] = []
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Self, final
 
 from orchestrix._utils import check_stream_id
-from orchestrix.backends._postgres_base import PooledResource, parse_url, quote_ident
-from orchestrix.backends._postgres_schema import open_migrated_pool
+from orchestrix.backends.postgres._connection import (
+    PooledResource,
+    parse_url,
+    quote_ident,
+)
+from orchestrix.backends.postgres._schema import open_migrated_pool
 from orchestrix.errors import InvalidArgumentError
-from orchestrix.protocols import Snapshot, SnapshotStore
+from orchestrix.protocols import SnapshotStore
+from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
     import asyncpg

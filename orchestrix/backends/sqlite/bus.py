@@ -31,7 +31,7 @@ from orchestrix._utils import (
     default_group,
     message_type_names,
 )
-from orchestrix.backends._sqlite_conn import (
+from orchestrix.backends.sqlite._connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_SYNCHRONOUS,
     MEMORY,
@@ -45,7 +45,8 @@ from orchestrix.errors import (
     NoHandlerError,
 )
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DeadLetter, DurableMessageBus
+from orchestrix.protocols import DurableMessageBus
+from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
     import sqlite3
@@ -67,7 +68,7 @@ MIN_POLL: Final = 0.01
 #: Longest wait for running handlers when the bus closes, in seconds.
 CLOSE_GRACE: Final = 10.0
 
-_log = logging.getLogger("orchestrix.bus.sqlite")
+_log = logging.getLogger("orchestrix.sqlite.bus")
 # Buses of this process by database file, so a publish wakes their consumers.
 _local_buses: defaultdict[str, weakref.WeakSet[SQLiteMessageBus]] = defaultdict(
     weakref.WeakSet

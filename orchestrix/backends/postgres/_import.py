@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from orchestrix.backends._postgres_base import import_asyncpg, quote_ident
+from orchestrix.backends.postgres._connection import import_asyncpg, quote_ident
 from orchestrix.errors import DuplicateEventError
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "DEFAULT_URL",
     "LuaScript",
     "RedisErrors",
     "RedisKeys",
@@ -69,8 +70,11 @@ _DRIVER_OPTIONS: Final = frozenset(
     }
 )
 
-_log = logging.getLogger("orchestrix.backends.redis")
+_log = logging.getLogger("orchestrix.redis.connection")
 _checked_servers: set[str] = set()
+
+#: Where a store connects when no URL is given.
+DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 
 
 def _driver(name: str) -> ModuleType:

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, final
 
 from orchestrix._utils import check_limit, default_group, message_type_names
-from orchestrix.backends import _redis_scripts as scripts
-from orchestrix.backends._redis_common import (
+from orchestrix.backends.redis import _scripts as scripts
+from orchestrix.backends.redis._connection import (
     DEFAULT_PREFIX,
     LuaScript,
     RedisResource,
@@ -42,7 +42,8 @@ from orchestrix.errors import (
     NoHandlerError,
 )
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DeadLetter, DurableMessageBus
+from orchestrix.protocols import DurableMessageBus
+from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -58,7 +59,7 @@ CONSUMER_GROUP: Final = "orchestrix"
 _DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _CLOSE_WAIT_LIMIT: Final = 30.0
-_log = logging.getLogger("orchestrix.bus.redis")
+_log = logging.getLogger("orchestrix.redis.bus")
 
 
 class _Group:

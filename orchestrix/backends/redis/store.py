@@ -1,17 +1,4 @@
-"""Redis backend: `RedisEventStore`, `RedisSnapshotStore` and `RedisMessageBus`.
-
-Open them by URL (``redis://[user:password@]host:port/db?prefix=app``, or
-``rediss://`` for TLS) through `orchestrix.open_store`, `orchestrix.open_bus`
-and `orchestrix.open_snapshot_store`. Needs ``pip install 'orchestrix[redis]'``
-and Redis 7.0 or newer.
-
-Each append runs as one Lua script that checks the expected version and the
-event ids, then writes the events into the global log (a hash by position),
-their positions onto the stream (a list) and their ids into the event-id index
-together (ADRs 0021 and 0028). Keys are described in `RedisKeys`; the server
-must run with ``appendonly yes`` and ``maxmemory-policy noeviction`` to keep what it
-acknowledged (ADR 0023).
-"""
+"""Redis event store: every append one Lua script, reads in packed pages."""
 
 from __future__ import annotations
 
@@ -22,47 +9,32 @@ import msgspec
 
 from orchestrix._utils import check_append, check_limit, check_non_negative
 from orchestrix._utils import check_stream_id as _check_stream_id
-from orchestrix.backends import _redis_scripts as scripts
-from orchestrix.backends._redis_bus import RedisMessageBus
-from orchestrix.backends._redis_common import (
+from orchestrix.backends.redis import _scripts as scripts
+from orchestrix.backends.redis._connection import (
+    DEFAULT_URL,
     LuaScript,
     RedisResource,
     decode_name,
     int_option,
 )
 from orchestrix.codec import EncodedMessage, encode
-from orchestrix.config import Backend
 from orchestrix.errors import (
     ConcurrencyError,
     DuplicateEventError,
-    InvalidArgumentError,
 )
-from orchestrix.protocols import (
-    ANY,
-    AppendResult,
-    EventStore,
-    ExpectedVersion,
-    Recorded,
-    Snapshot,
-    SnapshotStore,
-)
+from orchestrix.protocols import ANY, EventStore, ExpectedVersion
+from orchestrix.records import AppendResult, Recorded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from orchestrix.messages import Event
 
-__all__ = [
-    "RedisBackend",
-    "RedisEventStore",
-    "RedisMessageBus",
-    "RedisSnapshotStore",
-    "backend",
-]
+
+__all__ = ["RedisEventStore"]
 
 #: Events fetched per round trip while reading, unless ``page_size`` says otherwise.
 DEFAULT_PAGE_SIZE: Final = 500
-_DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 
 # The message part of an event entry, packed by the client (ADR 0028).
 _pack: Final = msgspec.msgpack.Encoder().encode
@@ -87,7 +59,7 @@ class RedisEventStore(RedisResource, EventStore):
 
     def __init__(
         self,
-        url: str = _DEFAULT_URL,
+        url: str = DEFAULT_URL,
         *,
         prefix: str | None = None,
         page_size: int | None = None,
@@ -107,7 +79,7 @@ class RedisEventStore(RedisResource, EventStore):
     @classmethod
     async def open(
         cls,
-        url: str = _DEFAULT_URL,
+        url: str = DEFAULT_URL,
         *,
         prefix: str | None = None,
         page_size: int | None = None,
@@ -230,95 +202,3 @@ class RedisEventStore(RedisResource, EventStore):
         key = self.keys.stream_key(_check_stream_id(stream_id))
         with self._errors:
             return int(await self._client.llen(key))
-
-
-@final
-class RedisSnapshotStore(RedisResource, SnapshotStore):
-    """Latest snapshot per stream, one Redis hash beside the stream's key.
-
-    Options, as keywords or URL query parameters: ``prefix`` and ``retries``,
-    as for `RedisEventStore`.
-    """
-
-    def __init__(
-        self,
-        url: str = _DEFAULT_URL,
-        *,
-        prefix: str | None = None,
-        retries: int | None = None,
-    ) -> None:
-        super().__init__(url, {"prefix": prefix, "retries": retries})
-        self._save = LuaScript(self._client, scripts.SAVE_SNAPSHOT)
-
-    @classmethod
-    async def open(
-        cls,
-        url: str = _DEFAULT_URL,
-        *,
-        prefix: str | None = None,
-        retries: int | None = None,
-    ) -> Self:
-        """Return a snapshot store on the Redis server at *url*, once it answers.
-
-        Raises:
-            ConfigurationError: A bad URL or option.
-            MissingDependencyError: The ``redis`` package is not installed.
-            BackendUnavailable: The server cannot be reached.
-        """
-        store = cls(url, prefix=prefix, retries=retries)
-        await store._connect()
-        return store
-
-    async def save(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`)."""
-        self._check_open()
-        candidate: object = snapshot  # checked at run time despite the type
-        if not isinstance(candidate, Snapshot):
-            msg = f"save() takes a Snapshot, got {type(candidate).__qualname__}"
-            raise InvalidArgumentError(msg)
-        key = self.keys.snapshot_key(_check_stream_id(snapshot.stream_id))
-        version = snapshot.version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            msg = f"snapshot version must be an int >= 1, got {version!r}"
-            raise InvalidArgumentError(msg)
-        args = (
-            version,
-            snapshot.aggregate_type,
-            snapshot.schema_version,
-            snapshot.state,
-        )
-        with self._errors:
-            await self._save((key,), *args)
-
-    async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None."""
-        self._check_open()
-        key = self.keys.snapshot_key(_check_stream_id(stream_id))
-        with self._errors:
-            version, kind, schema, state = await self._client.hmget(
-                key, ["v", "a", "n", "d"]
-            )
-        if version is None:
-            return None
-        return Snapshot(stream_id, int(version), kind.decode(), int(schema), state)
-
-
-@final
-class RedisBackend(Backend):
-    """What the ``redis`` and ``rediss`` URL schemes open."""
-
-    async def open_store(self, url: str) -> RedisEventStore:
-        """Return a ready `RedisEventStore` for *url*."""
-        return await RedisEventStore.open(url)
-
-    async def open_snapshot_store(self, url: str) -> RedisSnapshotStore:
-        """Return a ready `RedisSnapshotStore` for *url*."""
-        return await RedisSnapshotStore.open(url)
-
-    async def open_bus(self, url: str) -> RedisMessageBus:
-        """Return a `RedisMessageBus` for *url*, connected but not started."""
-        return await RedisMessageBus.open(url)
-
-
-#: The object registered for the ``redis`` and ``rediss`` schemes.
-backend: Final = RedisBackend()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar, f
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from orchestrix._utils import redact_url
-from orchestrix.backends._sqlite_schema import migrate, read_schema_version
+from orchestrix.backends.sqlite._schema import migrate, read_schema_version
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -57,7 +57,7 @@ DEFAULT_BUSY_TIMEOUT: Final = 5.0
 _BUSY_RETRIES: Final = 4
 _BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
-_log = logging.getLogger("orchestrix.sqlite")
+_log = logging.getLogger("orchestrix.sqlite.connection")
 
 
 def parse_url(url: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from orchestrix.backends._postgres_base import (
+from orchestrix.backends.postgres._connection import (
     create_pool,
     quote_ident,
     raise_translated,
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
 
-    from orchestrix.backends._postgres_base import PostgresOptions
+    from orchestrix.backends.postgres._connection import PostgresOptions
 
 __all__ = ["LATEST_VERSION", "MIGRATIONS", "migrate", "open_migrated_pool"]
 

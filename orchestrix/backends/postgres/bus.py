@@ -17,21 +17,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, final
 
 from orchestrix._utils import AsyncResource, default_group, message_type_names
-from orchestrix.backends._postgres_base import (
+from orchestrix.backends.postgres._connection import (
     PostgresOptions,
     import_asyncpg,
     parse_url,
     quote_ident,
     run_pooled,
 )
-from orchestrix.backends._postgres_schema import open_migrated_pool
+from orchestrix.backends.postgres._schema import open_migrated_pool
 from orchestrix.codec import EncodedMessage, decode, encode
 from orchestrix.errors import (
     HandlerRegistrationError,
     NoHandlerError,
 )
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DeadLetter, DurableMessageBus
+from orchestrix.protocols import DurableMessageBus
+from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -45,7 +46,7 @@ __all__ = ["PostgresMessageBus"]
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
-_logger: Final = logging.getLogger("orchestrix.bus.postgres")
+_logger: Final = logging.getLogger("orchestrix.postgres.bus")
 _CLOSE_TIMEOUT: Final = 10.0
 _STALE: Final = "no acknowledgement within the visibility timeout"
 # A one-row CTE named ``a`` that turns off the wait for the WAL flush at the

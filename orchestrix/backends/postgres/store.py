@@ -1,12 +1,4 @@
-"""PostgreSQL backend on asyncpg: event store, snapshot store and durable bus.
-
-Open it by URL (``postgresql://user:password@host:5432/db?schema=app``) through
-`orchestrix.open_store`, `orchestrix.open_snapshot_store` or
-`orchestrix.open_bus`. Tables live in one schema (default ``orchestrix``),
-created and migrated on open. Global positions come from a counter row
-updated at the end of each append transaction, so they are gap-free and
-become visible strictly in order (ADR 0017).
-"""
+"""PostgreSQL event store: one-round-trip appends, keyset-paged reads."""
 
 from __future__ import annotations
 
@@ -19,31 +11,22 @@ from orchestrix._utils import (
     check_non_negative,
     check_stream_id,
 )
-from orchestrix.backends._postgres_base import (
+from orchestrix.backends.postgres._connection import (
     PooledResource,
     import_asyncpg,
     parse_url,
     quote_ident,
 )
-from orchestrix.backends._postgres_bus import PostgresMessageBus
-from orchestrix.backends._postgres_import import import_records
-from orchestrix.backends._postgres_schema import open_migrated_pool
-from orchestrix.backends._postgres_snapshot import PostgresSnapshotStore
+from orchestrix.backends.postgres._import import import_records
+from orchestrix.backends.postgres._schema import open_migrated_pool
 from orchestrix.codec import encode
 from orchestrix.errors import (
     ConcurrencyError,
     DuplicateEventError,
     InvalidArgumentError,
 )
-from orchestrix.protocols import (
-    ANY,
-    STREAM_EXISTS,
-    AppendResult,
-    EventStore,
-    ExpectedVersion,
-    Recorded,
-    SnapshotStore,
-)
+from orchestrix.protocols import ANY, STREAM_EXISTS, EventStore, ExpectedVersion
+from orchestrix.records import AppendResult, Recorded
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -57,12 +40,8 @@ if TYPE_CHECKING:
 
     from orchestrix.messages import Event
 
-__all__ = [
-    "PostgresEventStore",
-    "PostgresMessageBus",
-    "PostgresSnapshotStore",
-    "backend",
-]
+
+__all__ = ["PostgresEventStore"]
 
 T = TypeVar("T")
 _DUPLICATE: Final = "OX001"
@@ -373,24 +352,3 @@ class PostgresEventStore(PooledResource, EventStore):
             lambda c: import_records(c, self._schema, rows),
             retry=False,
         )
-
-
-@final
-class _PostgresBackend:
-    """The object registered for ``postgresql://`` and ``postgres://`` URLs."""
-
-    async def open_store(self, url: str) -> EventStore:
-        """Return a migrated `PostgresEventStore` for *url*."""
-        return await PostgresEventStore.open(url)
-
-    async def open_snapshot_store(self, url: str) -> SnapshotStore:
-        """Return a migrated `PostgresSnapshotStore` for *url*."""
-        return await PostgresSnapshotStore.open(url)
-
-    async def open_bus(self, url: str) -> PostgresMessageBus:
-        """Return a `PostgresMessageBus` for *url*, not yet started."""
-        return await PostgresMessageBus.open(url)
-
-
-#: Entry point for the ``postgresql`` and ``postgres`` URL schemes.
-backend: Final = _PostgresBackend()

@@ -10,9 +10,10 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from orchestrix.backends._sqlite_conn import write_transaction
+from orchestrix.backends.sqlite._connection import write_transaction
 from orchestrix.errors import ConcurrencyError, DuplicateEventError
-from orchestrix.protocols import ANY, STREAM_EXISTS, AppendResult, Recorded, Snapshot
+from orchestrix.protocols import ANY, STREAM_EXISTS
+from orchestrix.records import AppendResult, Recorded, Snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
