@@ -6,11 +6,10 @@ import re
 from typing import TYPE_CHECKING, Final, Self
 
 from orchestrix.errors import InvalidArgumentError, ResourceClosedError
-from orchestrix.messages import Event
-from orchestrix.protocols import MAX_STREAM_ID_LENGTH, STREAM_EXISTS
+from orchestrix.protocols import MAX_STREAM_ID_LENGTH
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from types import TracebackType
 
     from orchestrix.messages import Message
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncResource",
-    "check_append",
     "check_limit",
     "check_non_negative",
     "check_stream_id",
@@ -28,7 +26,6 @@ __all__ = [
 ]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_SEQUENCES: Final = (list, tuple)
 
 
 def check_stream_id(stream_id: object) -> str:
@@ -76,53 +73,6 @@ def check_limit(limit: int | None) -> int | None:
     return check_non_negative("limit", limit)
 
 
-def check_append(
-    stream_id: object, events: Sequence[object], expected_version: int | None
-) -> str:
-    """Validate an append's arguments; return the checked stream id.
-
-    Raises:
-        InvalidArgumentError: Bad stream id, expected version, non-event item,
-            or one event id given twice.
-    """
-    # Event is imported at module level: an import statement here would cost
-    # more than the rest of the check on every append.
-    stream_id = check_stream_id(stream_id)
-    if expected_version is not None and (
-        isinstance(expected_version, bool)
-        or not isinstance(expected_version, int)
-        or expected_version < STREAM_EXISTS
-    ):
-        msg = (
-            f"expected_version must be ANY (None), NO_STREAM (0), STREAM_EXISTS (-1) "
-            f"or a version >= 1, got {expected_version!r}"
-        )
-        raise InvalidArgumentError(msg)
-    if type(events) in _SEQUENCES and len(events) == 1:
-        # A single event (the common command) needs no set to find repeats.
-        event = events[0]
-        if not isinstance(event, Event):
-            msg = (
-                f"append to {stream_id!r}: only Event instances can be stored, got "
-                f"{type(event).__qualname__}"
-            )
-            raise InvalidArgumentError(msg)
-        return stream_id
-    seen: set[str] = set()
-    for event in events:
-        if not isinstance(event, Event):
-            msg = (
-                f"append to {stream_id!r}: only Event instances can be stored, got "
-                f"{type(event).__qualname__}"
-            )
-            raise InvalidArgumentError(msg)
-        if event.id in seen:
-            msg = f"append to {stream_id!r}: event id {event.id!r} is given twice"
-            raise InvalidArgumentError(msg)
-        seen.add(event.id)
-    return stream_id
-
-
 # Any number of slashes after the scheme's colon: a mistyped URL such as
 # "postgresql:/user:pw@host" must not show its password either.
 _PASSWORD: Final = re.compile(r"(?P<head>:/*[^/@:]*:)(?P<password>[^/@]*)(?P<tail>@)")
@@ -144,7 +94,7 @@ class AsyncResource:
             raise ResourceClosedError(msg)
 
     async def close(self) -> None:
-        """Release resources; later calls are no-ops."""
+        """Release resources; later calls are no-ops (see `EventStore.close`)."""
         self._closed = True
 
     async def __aenter__(self) -> Self:

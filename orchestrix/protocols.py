@@ -87,6 +87,9 @@ class EventStore(Protocol):
         Args:
             stream_id: The stream to append to; created by its first append.
             events: The events, in order. Their ids must be unique in the store.
+                The built-in backends accept any iterable and consume it once;
+                a backend that takes only sequences must reject others with
+                `InvalidArgumentError`, never store nothing and succeed.
             expected_version: ``ANY`` (None) for no check; an int N: the stream
                 must be at version N (``NO_STREAM``, 0: must not exist);
                 ``STREAM_EXISTS``: must hold at least one event.
@@ -154,7 +157,14 @@ class EventStore(Protocol):
         ...
 
     async def close(self) -> None:
-        """Release the store's resources. Idempotent."""
+        """Release the store's resources. Idempotent.
+
+        Afterwards every method but `close` raises `ResourceClosedError`. An
+        append already running completes or fails as a whole, never in part.
+        A read in progress raises `ResourceClosedError` when it next needs the
+        store: it may finish the page of events it holds, but it never ends as
+        if the stream had no more events.
+        """
         ...
 
 
@@ -171,16 +181,26 @@ class SnapshotStore(Protocol):
         racing writers never move a stream's snapshot backwards.
 
         Raises:
-            InvalidArgumentError: Bad stream id or a version < 1.
+            InvalidArgumentError: Not a `Snapshot`, a bad stream id, a version or
+                schema version outside 1 to 2**63 - 1, an empty aggregate type,
+                or state that is not bytes.
         """
         ...
 
     async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None."""
+        """Return the stream's latest snapshot, or None.
+
+        Raises:
+            InvalidArgumentError: Bad stream id.
+        """
         ...
 
     async def close(self) -> None:
-        """Release the store's resources. Idempotent."""
+        """Release the store's resources. Idempotent.
+
+        Afterwards `save` and `load` raise `ResourceClosedError`; a save already
+        running completes or fails as a whole.
+        """
         ...
 
 

@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 
 from orchestrix._utils import (
     AsyncResource,
-    check_append,
-    check_limit,
-    check_non_negative,
-    check_stream_id,
     default_group,
     message_type_names,
     redact_url,
 )
+from orchestrix.backends._front import FrontEventStore, FrontSnapshotStore
 from orchestrix.codec import EncodedMessage, decode, encode
 from orchestrix.errors import (
     ConcurrencyError,
@@ -40,18 +37,14 @@ from orchestrix.errors import (
 )
 from orchestrix.messages import Command, Event, Message
 from orchestrix.protocols import (
-    ANY,
     STREAM_EXISTS,
-    EventStore,
-    ExpectedVersion,
     Handler,
     MessageBus,
-    SnapshotStore,
 )
 from orchestrix.records import AppendResult, Recorded, Snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
 
 __all__ = [
     "Handled",
@@ -75,7 +68,7 @@ def _utc_from_timestamp(timestamp: float) -> datetime:
 
 
 @final
-class InMemoryEventStore(AsyncResource, EventStore):
+class InMemoryEventStore(FrontEventStore):
     """An `EventStore` held in memory, for tests and throwaway programs.
 
     A read yields the events stored when its iteration began (its first
@@ -91,28 +84,12 @@ class InMemoryEventStore(AsyncResource, EventStore):
         # event id -> its record: finds retries and duplicates.
         self._ids: dict[str, Recorded] = {}
 
-    async def append(
+    async def _append(
         self,
         stream_id: str,
-        events: Sequence[Event],
-        *,
-        expected_version: ExpectedVersion = ANY,
+        records: list[EncodedMessage],
+        expected_version: int | None,
     ) -> AppendResult:
-        """Append *events* to a stream atomically (see `EventStore.append`).
-
-        Raises:
-            ConcurrencyError: The stream is not at *expected_version*.
-            DuplicateEventError: An event id is stored, not as this append.
-            SerializationError: An event cannot be encoded.
-            InvalidArgumentError: Bad stream id, expected version or event list.
-            ResourceClosedError: The store is closed.
-        """
-        if self._closed:  # tested inline: this is the hot path
-            self._check_open()
-        stream_id = check_append(stream_id, events, expected_version)
-        # One encode per event, before any check: an unencodable batch fails
-        # whatever the stream's state, as it would on a real backend.
-        records = [encode(event) for event in events]
         ids = self._ids
         if records and records[0].id in ids:
             return self._retry(stream_id, records)
@@ -174,23 +151,9 @@ class InMemoryEventStore(AsyncResource, EventStore):
             raise DuplicateEventError(records[0].id, stream_id, detail)
         return AppendResult(stored[-1].version, tuple(r.position for r in stored))
 
-    async def read(
-        self,
-        stream_id: str,
-        *,
-        after_version: int = 0,
-        limit: int | None = None,
+    async def _read(
+        self, stream_id: str, after_version: int, limit: int | None
     ) -> AsyncIterator[Recorded]:
-        """Yield a stream's events after *after_version* (see `EventStore.read`).
-
-        Raises:
-            InvalidArgumentError: Bad stream id, negative version or limit.
-            ResourceClosedError: The store is closed.
-        """
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
-        check_non_negative("after_version", after_version)
-        check_limit(limit)
         stream = self._streams.get(stream_id)
         if stream is None:
             return
@@ -198,43 +161,28 @@ class InMemoryEventStore(AsyncResource, EventStore):
         # step per record instead of two.
         end = len(stream) if limit is None else min(len(stream), after_version + limit)
         for start in range(after_version, end, PAGE_SIZE):
+            if self._closed:  # a read in progress stops at its next page
+                self._check_open()
             for record in stream[start : min(start + PAGE_SIZE, end)]:
                 yield record
             if start + PAGE_SIZE < end:
                 await asyncio.sleep(0)
 
-    async def read_all(
-        self,
-        *,
-        after_position: int = 0,
-        limit: int | None = None,
+    async def _read_all(
+        self, after_position: int, limit: int | None
     ) -> AsyncIterator[Recorded]:
-        """Yield every event after *after_position* (see `EventStore.read_all`).
-
-        Raises:
-            InvalidArgumentError: Negative position or limit.
-            ResourceClosedError: The store is closed.
-        """
-        self._check_open()
-        check_non_negative("after_position", after_position)
-        check_limit(limit)
         log = self._log
         end = len(log) if limit is None else min(len(log), after_position + limit)
         for start in range(after_position, end, PAGE_SIZE):
+            if self._closed:  # a read in progress stops at its next page
+                self._check_open()
             for record in log[start : min(start + PAGE_SIZE, end)]:
                 yield record
             if start + PAGE_SIZE < end:
                 await asyncio.sleep(0)
 
-    async def stream_version(self, stream_id: str) -> int:
-        """Return the stream's version (0 when missing).
-
-        Raises:
-            InvalidArgumentError: Bad stream id.
-            ResourceClosedError: The store is closed.
-        """
-        self._check_open()
-        stream = self._streams.get(check_stream_id(stream_id))
+    async def _stream_version(self, stream_id: str) -> int:
+        stream = self._streams.get(stream_id)
         return 0 if stream is None else len(stream)
 
     def streams(self) -> list[str]:
@@ -247,51 +195,19 @@ class InMemoryEventStore(AsyncResource, EventStore):
 
 
 @final
-class InMemorySnapshotStore(AsyncResource, SnapshotStore):
+class InMemorySnapshotStore(FrontSnapshotStore):
     """A `SnapshotStore` held in memory: the latest snapshot per stream."""
 
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
 
-    async def save(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`).
-
-        Raises:
-            InvalidArgumentError: Not a Snapshot, a bad stream id, or a version < 1.
-            ResourceClosedError: The store is closed.
-        """
-        self._check_open()
-        # Typed callers cannot get these wrong; untyped ones get a clear error.
-        given: object = snapshot
-        if not isinstance(given, Snapshot):
-            msg = f"save() takes a Snapshot, got {type(given).__qualname__}"
-            raise InvalidArgumentError(msg)
-        stream_id = check_stream_id(snapshot.stream_id)
-        version: object = snapshot.version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            msg = (
-                f"snapshot of {stream_id!r}: version must be an int >= 1 (the "
-                f"stream version the state reflects), got {version!r}"
-            )
-            raise InvalidArgumentError(msg)
-        state: object = snapshot.state
-        if not isinstance(state, bytes):
-            msg = (
-                f"snapshot of {stream_id!r}: state must be bytes "
-                f"(orchestrix.codec.encode_state), got {type(state).__name__}"
-            )
-            raise InvalidArgumentError(msg)
+    async def _save(self, snapshot: Snapshot) -> None:
+        stream_id, version = snapshot.stream_id, snapshot.version
         stored = self._snapshots.get(stream_id)
         if stored is None or stored.version <= version:
             self._snapshots[stream_id] = snapshot
 
-    async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None.
-
-        Raises:
-            ResourceClosedError: The store is closed.
-        """
-        self._check_open()
+    async def _load(self, stream_id: str) -> Snapshot | None:
         return self._snapshots.get(stream_id)
 
 

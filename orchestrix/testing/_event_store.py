@@ -415,6 +415,109 @@ class EventStoreContract:
         with pytest.raises(InvalidArgumentError):
             await _read_all(store, **kwargs)
 
+    async def test_read_arguments_are_checked_when_called(
+        self, store: EventStore
+    ) -> None:
+        """``read`` and ``read_all`` reject bad arguments before iteration starts."""
+        with pytest.raises(InvalidArgumentError):
+            store.read("")
+        with pytest.raises(InvalidArgumentError):
+            store.read("s", after_version=-1)
+        with pytest.raises(InvalidArgumentError):
+            store.read_all(limit=-1)
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            pytest.param(True, id="bool"),
+            pytest.param(1.0, id="float"),
+            pytest.param("1", id="str"),
+            pytest.param(None, id="none"),
+        ],
+    )
+    async def test_read_rejects_values_of_the_wrong_type(
+        self, store: EventStore, bad: Any
+    ) -> None:
+        """Versions, positions and limits must be ints (None means no limit)."""
+        if bad is not None:
+            with pytest.raises(InvalidArgumentError):
+                store.read("s", limit=bad)
+            with pytest.raises(InvalidArgumentError):
+                store.read_all(limit=bad)
+        with pytest.raises(InvalidArgumentError):
+            store.read("s", after_version=bad)
+        with pytest.raises(InvalidArgumentError):
+            store.read_all(after_position=bad)
+
+    async def test_numbers_beyond_64_bits(self, store: EventStore) -> None:
+        """Huge versions, positions and limits mean what they say on every backend.
+
+        A read after a point no event reaches yields nothing, a huge limit
+        reads everything, and an expected version no stream can reach is a
+        conflict, never a driver overflow.
+        """
+        await store.append("s", _events(2))
+        for huge in (2**63 - 1, 2**63, 2**64):
+            assert await _read(store, "s", after_version=huge) == []
+            assert await _read_all(store, after_position=huge) == []
+            assert len(await _read(store, "s", limit=huge)) == 2
+            assert len(await _read_all(store, limit=huge)) == 2
+            with pytest.raises(ConcurrencyError) as caught:
+                await store.append("s", _events(1), expected_version=huge)
+            assert (caught.value.expected, caught.value.actual) == (huge, 2)
+        assert await store.stream_version("s") == 2
+
+    async def test_an_iterator_of_events_is_never_half_consumed(
+        self, store: EventStore
+    ) -> None:
+        """Given a generator, an append stores every event or raises; never nothing.
+
+        `EventStore.append` takes a sequence; a backend given a one-shot
+        iterator must either consume it once and store it all (the built-in
+        backends do), or reject it with `InvalidArgumentError`, but never
+        store nothing and report success.
+        """
+        batch = _events(3)
+        generator = (event for event in batch)
+        try:
+            result = await store.append("s", generator)  # type: ignore[arg-type]  # a non-sequence is the point
+        except InvalidArgumentError:
+            assert await store.stream_version("s") == 0
+        else:
+            assert result.version == 3
+            assert _ids(await _read(store, "s")) == [e.id for e in batch]
+
+    @pytest.mark.parametrize(
+        "events",
+        [
+            pytest.param(None, id="none"),
+            pytest.param(ContractEvent(number=1), id="single-event"),
+            pytest.param("events", id="str"),
+            pytest.param(42, id="int"),
+        ],
+    )
+    async def test_events_that_are_no_iterable_of_events(
+        self, store: EventStore, events: Any
+    ) -> None:
+        """Anything but an iterable of events raises `InvalidArgumentError`."""
+        with pytest.raises(InvalidArgumentError):
+            await store.append("s", events)
+        assert await store.stream_version("s") == 0
+
+    async def test_read_in_progress_stops_after_close(self, store: EventStore) -> None:
+        """A read that outlives ``close`` raises `ResourceClosedError`, never more.
+
+        It may finish the page it holds, but never fetches another one, and
+        never ends as if the stream were complete.
+        """
+        await store.append("s", _events(LONG_STREAM))
+        reader = store.read("s")
+        first = await anext(reader)
+        assert first.version == 1
+        await store.close()
+        with pytest.raises(ResourceClosedError):
+            await _collect(reader)
+
     async def test_positions_are_gap_free_across_streams(
         self, store: EventStore
     ) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -117,6 +118,42 @@ class SnapshotStoreContract:
         with pytest.raises(InvalidArgumentError):
             await snapshot_store.save(_snapshot(version=version))
         assert await snapshot_store.load("s") is None
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            pytest.param({"version": 2**63}, id="version-beyond-64-bits"),
+            pytest.param({"version": True}, id="version-bool"),
+            pytest.param({"schema_version": 0}, id="schema-version-zero"),
+            pytest.param({"schema_version": "2"}, id="schema-version-str"),
+            pytest.param({"aggregate_type": ""}, id="empty-aggregate-type"),
+            pytest.param({"aggregate_type": None}, id="aggregate-type-none"),
+            pytest.param({"state": "{}"}, id="state-str"),
+            pytest.param({"state": bytearray(b"{}")}, id="state-bytearray"),
+        ],
+    )
+    async def test_invalid_fields_are_rejected(
+        self, snapshot_store: SnapshotStore, changes: dict[str, Any]
+    ) -> None:
+        """A snapshot no backend could store as it is raises `InvalidArgumentError`."""
+        with pytest.raises(InvalidArgumentError):
+            await snapshot_store.save(dataclasses.replace(_snapshot(), **changes))
+        assert await snapshot_store.load("s") is None
+
+    async def test_not_a_snapshot_is_rejected(
+        self, snapshot_store: SnapshotStore
+    ) -> None:
+        """``save`` takes a `Snapshot` only."""
+        with pytest.raises(InvalidArgumentError):
+            await snapshot_store.save({"stream_id": "s"})  # type: ignore[arg-type]  # the wrong type is the point
+
+    @pytest.mark.parametrize("stream_id", INVALID_STREAM_IDS)
+    async def test_load_checks_the_stream_id(
+        self, snapshot_store: SnapshotStore, stream_id: Any
+    ) -> None:
+        """Loading an invalid stream id raises, as saving one does."""
+        with pytest.raises(InvalidArgumentError):
+            await snapshot_store.load(stream_id)
 
     async def test_close_is_idempotent_and_final(
         self, snapshot_store: SnapshotStore

@@ -242,11 +242,11 @@ async def test_scripts_unknown_to_the_server_are_loaded_again(
     """A script the server no longer knows (restart, SCRIPT FLUSH) is loaded and run."""
     store = await RedisEventStore.open(redis_url, prefix=prefix)
     try:
-        loaded = store._append.sha
-        store._append.sha = "0" * 40  # a digest the server has never seen
+        loaded = store._append_script.sha
+        store._append_script.sha = "0" * 40  # a digest the server has never seen
         result = await store.append("s-1", [Marked(number=1)], expected_version=0)
         assert result.version == 1
-        assert store._append.sha == loaded
+        assert store._append_script.sha == loaded
         store._read_page.sha = "0" * 40
         assert [r.version async for r in store.read("s-1")] == [1]
     finally:

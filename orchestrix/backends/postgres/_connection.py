@@ -380,7 +380,10 @@ class PooledResource(AsyncResource):
         )
 
     async def close(self) -> None:
-        """Release the pool (if this object opened it). Idempotent."""
+        """Release the pool (if this object opened it) once calls in flight end.
+
+        Idempotent; see `EventStore.close` for what happens to reads in progress.
+        """
         if self._closed:
             return
         self._closed = True

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, final
 
-from orchestrix._utils import check_stream_id
+from orchestrix.backends._front import FrontSnapshotStore
 from orchestrix.backends.postgres._connection import (
     PooledResource,
     parse_url,
     quote_ident,
 )
 from orchestrix.backends.postgres._schema import open_migrated_pool
-from orchestrix.errors import InvalidArgumentError
-from orchestrix.protocols import SnapshotStore
 from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
@@ -22,7 +20,7 @@ __all__ = ["PostgresSnapshotStore"]
 
 
 @final
-class PostgresSnapshotStore(PooledResource, SnapshotStore):
+class PostgresSnapshotStore(PooledResource, FrontSnapshotStore):
     """`SnapshotStore` on PostgreSQL: one row per stream, never moved backwards."""
 
     def __init__(
@@ -69,18 +67,8 @@ class PostgresSnapshotStore(PooledResource, SnapshotStore):
     def __repr__(self) -> str:
         return f"PostgresSnapshotStore({self._where!r}, schema={self._schema!r})"
 
-    async def save(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`)."""
-        self._check_open()
-        stream_id = check_stream_id(snapshot.stream_id)
-        version = snapshot.version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            msg = f"snapshot version must be an int >= 1, got {version!r}"
-            raise InvalidArgumentError(msg)
-        state: object = snapshot.state
-        if not isinstance(state, bytes):
-            msg = f"snapshot state must be bytes, got {type(snapshot.state).__name__}"
-            raise InvalidArgumentError(msg)
+    async def _save(self, snapshot: Snapshot) -> None:
+        stream_id, version = snapshot.stream_id, snapshot.version
         await self._run(
             f"save snapshot of stream {stream_id!r}",
             lambda c: c.execute(
@@ -93,10 +81,7 @@ class PostgresSnapshotStore(PooledResource, SnapshotStore):
             ),
         )
 
-    async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None."""
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
+    async def _load(self, stream_id: str) -> Snapshot | None:
         row = await self._run(
             f"load snapshot of stream {stream_id!r}",
             lambda c: c.fetchrow(self._load_sql, stream_id),

@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, final
 
-from orchestrix._utils import (
-    check_append,
-    check_limit,
-    check_non_negative,
-    check_stream_id,
-)
+from orchestrix._utils import check_non_negative, check_stream_id
+from orchestrix.backends._front import FrontEventStore, encode_events
 from orchestrix.backends.postgres._connection import (
     PooledResource,
     import_asyncpg,
@@ -19,13 +15,12 @@ from orchestrix.backends.postgres._connection import (
 )
 from orchestrix.backends.postgres._import import import_records
 from orchestrix.backends.postgres._schema import open_migrated_pool
-from orchestrix.codec import encode
 from orchestrix.errors import (
     ConcurrencyError,
     DuplicateEventError,
     InvalidArgumentError,
 )
-from orchestrix.protocols import ANY, STREAM_EXISTS, EventStore, ExpectedVersion
+from orchestrix.protocols import ANY, STREAM_EXISTS, ExpectedVersion
 from orchestrix.records import AppendResult, Recorded
 
 if TYPE_CHECKING:
@@ -38,6 +33,7 @@ if TYPE_CHECKING:
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
 
+    from orchestrix.codec import EncodedMessage
     from orchestrix.messages import Event
 
 
@@ -56,7 +52,7 @@ def _check_expected(stream_id: str, expected: ExpectedVersion, actual: int) -> N
 
 
 @final
-class PostgresEventStore(PooledResource, EventStore):
+class PostgresEventStore(PooledResource, FrontEventStore):
     """`EventStore` on PostgreSQL.
 
     Appends cost one round trip (a server-side function checks the version,
@@ -134,21 +130,16 @@ class PostgresEventStore(PooledResource, EventStore):
     def __repr__(self) -> str:
         return f"PostgresEventStore({self._where!r}, schema={self._schema!r})"
 
-    async def append(
+    async def _append(
         self,
         stream_id: str,
-        events: Sequence[Event],
-        *,
-        expected_version: ExpectedVersion = ANY,
+        records: list[EncodedMessage],
+        expected_version: int | None,
     ) -> AppendResult:
-        """Append *events* to a stream atomically (see `EventStore.append`)."""
-        self._check_open()
-        stream_id = check_append(stream_id, events, expected_version)
-        if not events:
-            current = await self.stream_version(stream_id)
+        if not records:
+            current = await self._stream_version(stream_id)
             _check_expected(stream_id, expected_version, current)
             return AppendResult(current, ())
-        records = [encode(event) for event in events]
         ids = [record.id for record in records]
         driver = import_asyncpg()
 
@@ -202,36 +193,18 @@ class PostgresEventStore(PooledResource, EventStore):
                 detail = f"in stream {other!r} at version {version}"
                 raise DuplicateEventError(event_id, stream_id, detail)
         if actual is None:
-            actual = await self.stream_version(stream_id)
+            actual = await self._stream_version(stream_id)
         raise ConcurrencyError(stream_id, expected, actual)
 
-    def read(
-        self,
-        stream_id: str,
-        *,
-        after_version: int = 0,
-        limit: int | None = None,
+    def _read(
+        self, stream_id: str, after: int, limit: int | None
     ) -> AsyncIterator[Recorded]:
-        """Yield a stream's events after *after_version*, paged lazily."""
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
-        after = check_non_negative("after_version", after_version)
-        return self._pages(
-            self._read_sql, (stream_id,), after, check_limit(limit), stream_id
-        )
+        return self._pages(self._read_sql, (stream_id,), after, limit, stream_id)
 
-    def read_all(
-        self,
-        *,
-        after_position: int = 0,
-        limit: int | None = None,
-    ) -> AsyncIterator[Recorded]:
-        """Yield every event after *after_position* in position order, paged lazily."""
-        self._check_open()
-        after = check_non_negative("after_position", after_position)
-        return self._pages(self._read_all_sql, (), after, check_limit(limit), None)
+    def _read_all(self, after: int, limit: int | None) -> AsyncIterator[Recorded]:
+        return self._pages(self._read_all_sql, (), after, limit, None)
 
-    async def _pages(
+    async def _pages(  # noqa: C901 -- one loop with prefetch, close and limit
         self,
         sql: str,
         head: tuple[object, ...],
@@ -277,6 +250,8 @@ class PostgresEventStore(PooledResource, EventStore):
                         yield from_row(stream_id, *row)
                 if pending is None:
                     return
+                if self._closed:  # closed while this page was read
+                    self._check_open()
                 rows = await pending
                 pending = None
         finally:
@@ -288,10 +263,7 @@ class PostgresEventStore(PooledResource, EventStore):
     async def _fetch(self, sql: str, *arguments: object) -> list[asyncpg.Record]:
         return await self._run("read events", lambda c: c.fetch(sql, *arguments))
 
-    async def stream_version(self, stream_id: str) -> int:
-        """Return the stream's version (0 when it does not exist)."""
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
+    async def _stream_version(self, stream_id: str) -> int:
         value = await self._run(
             f"read version of stream {stream_id!r}",
             lambda c: c.fetchval(self._version_sql, stream_id),
@@ -328,13 +300,12 @@ class PostgresEventStore(PooledResource, EventStore):
         rows: list[tuple[int, str, str, str, int, bytes]] = []
         seen: set[str] = set()
         for stream_id, events in streams:
-            checked = check_append(stream_id, events, ANY)
-            for event in events:
-                if event.id in seen:
-                    msg = f"import: event id {event.id!r} is given twice"
+            checked = check_stream_id(stream_id)
+            for record in encode_events(checked, events):
+                if record.id in seen:
+                    msg = f"import: event id {record.id!r} is given twice"
                     raise InvalidArgumentError(msg)
-                seen.add(event.id)
-                record = encode(event)
+                seen.add(record.id)
                 rows.append(
                     (
                         len(rows) + 1,

@@ -365,7 +365,11 @@ class RedisResource(AsyncResource):
             )
 
     async def close(self) -> None:
-        """Release the connections; later calls are no-ops."""
+        """Release the connections; later calls are no-ops.
+
+        A script already sent runs whole on the server (Redis runs scripts
+        atomically); see `EventStore.close` for reads in progress.
+        """
         if self._closed:
             return
         self._closed = True

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from typing import Self, final
 
-from orchestrix._utils import check_stream_id as _check_stream_id
+from orchestrix.backends._front import FrontSnapshotStore
 from orchestrix.backends.redis import _scripts as scripts
 from orchestrix.backends.redis._connection import (
     DEFAULT_URL,
     LuaScript,
     RedisResource,
 )
-from orchestrix.errors import (
-    InvalidArgumentError,
-)
-from orchestrix.protocols import SnapshotStore
 from orchestrix.records import Snapshot
 
 __all__ = ["RedisSnapshotStore"]
 
 
 @final
-class RedisSnapshotStore(RedisResource, SnapshotStore):
+class RedisSnapshotStore(RedisResource, FrontSnapshotStore):
     """Latest snapshot per stream, one Redis hash beside the stream's key.
 
     Options, as keywords or URL query parameters: ``prefix`` and ``retries``,
@@ -36,7 +32,7 @@ class RedisSnapshotStore(RedisResource, SnapshotStore):
         retries: int | None = None,
     ) -> None:
         super().__init__(url, {"prefix": prefix, "retries": retries})
-        self._save = LuaScript(self._client, scripts.SAVE_SNAPSHOT)
+        self._save_script = LuaScript(self._client, scripts.SAVE_SNAPSHOT)
 
     @classmethod
     async def open(
@@ -57,18 +53,9 @@ class RedisSnapshotStore(RedisResource, SnapshotStore):
         await store._connect()
         return store
 
-    async def save(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`)."""
-        self._check_open()
-        candidate: object = snapshot  # checked at run time despite the type
-        if not isinstance(candidate, Snapshot):
-            msg = f"save() takes a Snapshot, got {type(candidate).__qualname__}"
-            raise InvalidArgumentError(msg)
-        key = self.keys.snapshot_key(_check_stream_id(snapshot.stream_id))
+    async def _save(self, snapshot: Snapshot) -> None:
+        key = self.keys.snapshot_key(snapshot.stream_id)
         version = snapshot.version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            msg = f"snapshot version must be an int >= 1, got {version!r}"
-            raise InvalidArgumentError(msg)
         args = (
             version,
             snapshot.aggregate_type,
@@ -76,12 +63,10 @@ class RedisSnapshotStore(RedisResource, SnapshotStore):
             snapshot.state,
         )
         with self._errors:
-            await self._save((key,), *args)
+            await self._save_script((key,), *args)
 
-    async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None."""
-        self._check_open()
-        key = self.keys.snapshot_key(_check_stream_id(stream_id))
+    async def _load(self, stream_id: str) -> Snapshot | None:
+        key = self.keys.snapshot_key(stream_id)
         with self._errors:
             version, kind, schema, state = await self._client.hmget(
                 key, ["v", "a", "n", "d"]

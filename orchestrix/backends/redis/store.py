@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, Final, Self, final
 
 import msgspec
 
-from orchestrix._utils import check_append, check_limit, check_non_negative
-from orchestrix._utils import check_stream_id as _check_stream_id
+from orchestrix.backends._front import FrontEventStore
 from orchestrix.backends.redis import _scripts as scripts
 from orchestrix.backends.redis._connection import (
     DEFAULT_URL,
@@ -17,18 +16,15 @@ from orchestrix.backends.redis._connection import (
     decode_name,
     int_option,
 )
-from orchestrix.codec import EncodedMessage, encode
+from orchestrix.codec import EncodedMessage
 from orchestrix.errors import (
     ConcurrencyError,
     DuplicateEventError,
 )
-from orchestrix.protocols import ANY, EventStore, ExpectedVersion
 from orchestrix.records import AppendResult, Recorded
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
-
-    from orchestrix.messages import Event
+    from collections.abc import AsyncIterator
 
 
 __all__ = ["RedisEventStore"]
@@ -36,6 +32,8 @@ __all__ = ["RedisEventStore"]
 #: Events fetched per round trip while reading, unless ``page_size`` says otherwise.
 DEFAULT_PAGE_SIZE: Final = 500
 
+# Lua numbers are doubles: integers beyond this are not exact in scripts.
+_LUA_EXACT: Final = 2**53
 # The message part of an event entry, packed by the client (ADR 0028).
 _pack: Final = msgspec.msgpack.Encoder().encode
 # The reply of the append script (see `scripts.APPEND`).
@@ -48,7 +46,7 @@ _page: Final = msgspec.msgpack.Decoder(
 
 
 @final
-class RedisEventStore(RedisResource, EventStore):
+class RedisEventStore(RedisResource, FrontEventStore):
     """Event store on Redis: one Redis stream per event stream plus a global log.
 
     Use `open` (or `orchestrix.open_store`), which checks the server answers.
@@ -72,7 +70,7 @@ class RedisEventStore(RedisResource, EventStore):
             "page_size", self.option("page_size", DEFAULT_PAGE_SIZE), 1
         )
         client = self._client
-        self._append = LuaScript(client, scripts.APPEND)
+        self._append_script = LuaScript(client, scripts.APPEND)
         self._read_page = LuaScript(client, scripts.READ)
         self._read_all_page = LuaScript(client, scripts.READ_ALL)
 
@@ -97,60 +95,43 @@ class RedisEventStore(RedisResource, EventStore):
         await store._warn_about_server()
         return store
 
-    async def append(
+    async def _append(
         self,
         stream_id: str,
-        events: Sequence[Event],
-        *,
-        expected_version: ExpectedVersion = ANY,
+        records: list[EncodedMessage],
+        expected_version: int | None,
     ) -> AppendResult:
-        """Append *events* atomically; see `orchestrix.protocols.EventStore.append`."""
-        self._check_open()
-        stream_id = check_append(stream_id, events, expected_version)
         args: list[str | int | bytes] = [
             "" if expected_version is None else expected_version
         ]
-        for event in events:
-            record = encode(event)
+        for record in records:
             args += (record.id, _pack(record))
         keys = self.keys
         with self._errors:
-            packed = await self._append(
+            packed = await self._append_script(
                 (keys.stream_key(stream_id), keys.log, keys.ids), *args
             )
         kind, found, *rest = _append_reply(packed)
         if kind == "A":
             first = rest[0]
-            return AppendResult(found, tuple(range(first, first + len(events))))
+            return AppendResult(found, tuple(range(first, first + len(records))))
         if kind == "R":
             return AppendResult(found, tuple(rest))
         if kind == "C":
             raise ConcurrencyError(stream_id, expected_version, found)
         raise DuplicateEventError(str(found), stream_id)
 
-    def read(
-        self,
-        stream_id: str,
-        *,
-        after_version: int = 0,
-        limit: int | None = None,
-    ) -> AsyncIterator[Recorded]:
-        """Yield a stream's events after *after_version*, fetched in pages.
-
-        Arguments are checked when called, before iteration starts.
-        """
-        self._check_open()
-        stream_id = _check_stream_id(stream_id)
-        after = check_non_negative("after_version", after_version)
-        return self._read(stream_id, after, check_limit(limit))
-
     async def _read(
         self, stream_id: str, after: int, remaining: int | None
     ) -> AsyncIterator[Recorded]:
+        if after >= _LUA_EXACT:
+            return  # no stream gets this long, and Lua could not count this far
         keys = (self.keys.stream_key(stream_id), self.keys.log)
         read_page, page_size = self._read_page, self.page_size
         while remaining is None or remaining > 0:
             count = page_size if remaining is None else min(page_size, remaining)
+            if self._closed:  # a read in progress stops at its next page
+                self._check_open()
             with self._errors:
                 rows = _page(await read_page(keys, after, count))
             for _, version, position, recorded_at, record in rows:
@@ -161,28 +142,18 @@ class RedisEventStore(RedisResource, EventStore):
             if remaining is not None:
                 remaining -= count
 
-    def read_all(
-        self,
-        *,
-        after_position: int = 0,
-        limit: int | None = None,
-    ) -> AsyncIterator[Recorded]:
-        """Yield every event after *after_position*, by global position, in pages.
-
-        Arguments are checked when called, before iteration starts.
-        """
-        self._check_open()
-        after = check_non_negative("after_position", after_position)
-        return self._read_all(after, check_limit(limit))
-
     async def _read_all(
         self, after: int, remaining: int | None
     ) -> AsyncIterator[Recorded]:
+        if after >= _LUA_EXACT:
+            return  # no log gets this long, and Lua could not count this far
         keys = (self.keys.log,)
         read_page, page_size = self._read_all_page, self.page_size
         names: dict[str, str] = {}
         while remaining is None or remaining > 0:
             count = page_size if remaining is None else min(page_size, remaining)
+            if self._closed:  # a read in progress stops at its next page
+                self._check_open()
             with self._errors:
                 rows = _page(await read_page(keys, after + 1, count))
             for encoded_id, version, position, recorded_at, record in rows:
@@ -196,9 +167,7 @@ class RedisEventStore(RedisResource, EventStore):
             if remaining is not None:
                 remaining -= count
 
-    async def stream_version(self, stream_id: str) -> int:
-        """Return the stream's version (its number of events; 0 when missing)."""
-        self._check_open()
-        key = self.keys.stream_key(_check_stream_id(stream_id))
+    async def _stream_version(self, stream_id: str) -> int:
+        key = self.keys.stream_key(stream_id)
         with self._errors:
             return int(await self._client.llen(key))

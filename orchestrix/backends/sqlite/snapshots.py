@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from orchestrix._utils import (
-    AsyncResource,
-    check_stream_id,
-)
+from orchestrix.backends._front import FrontSnapshotStore
 from orchestrix.backends.sqlite._connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_SYNCHRONOUS,
@@ -17,8 +14,6 @@ from orchestrix.backends.sqlite._ops import (
     load_snapshot,
     save_snapshot,
 )
-from orchestrix.errors import InvalidArgumentError
-from orchestrix.protocols import SnapshotStore
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,7 +25,7 @@ __all__ = ["SQLiteSnapshotStore"]
 
 
 @final
-class SQLiteSnapshotStore(AsyncResource, SnapshotStore):
+class SQLiteSnapshotStore(FrontSnapshotStore):
     """Latest snapshot per stream, in a SQLite file (or in memory)."""
 
     def __init__(self, database: Database) -> None:
@@ -60,23 +55,14 @@ class SQLiteSnapshotStore(AsyncResource, SnapshotStore):
         )
         return cls(db)
 
-    async def save(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* unless a newer one is stored (see `SnapshotStore.save`)."""
-        self._check_open()
-        check_stream_id(snapshot.stream_id)
-        version = snapshot.version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            msg = f"snapshot version must be an int >= 1, got {version!r}"
-            raise InvalidArgumentError(msg)
+    async def _save(self, snapshot: Snapshot) -> None:
         await self._db.run(save_snapshot, snapshot)
 
-    async def load(self, stream_id: str) -> Snapshot | None:
-        """Return the stream's latest snapshot, or None."""
-        self._check_open()
-        return await self._db.run(load_snapshot, check_stream_id(stream_id))
+    async def _load(self, stream_id: str) -> Snapshot | None:
+        return await self._db.run(load_snapshot, stream_id)
 
     async def close(self) -> None:
-        """Close the connection. Idempotent."""
+        """Close the connection after the call in flight (see `SnapshotStore.close`)."""
         if not self._closed:
             self._closed = True
             await self._db.close()

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, final
 
-from orchestrix._utils import (
-    AsyncResource,
-    check_append,
-    check_limit,
-    check_non_negative,
-    check_stream_id,
-)
+from orchestrix.backends._front import FrontEventStore
 from orchestrix.backends.sqlite._connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_SYNCHRONOUS,
@@ -23,14 +17,12 @@ from orchestrix.backends.sqlite._ops import (
     fetch_stream,
     scalar,
 )
-from orchestrix.codec import encode
-from orchestrix.protocols import ANY, EventStore, ExpectedVersion
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from orchestrix.messages import Event
+    from orchestrix.codec import EncodedMessage
     from orchestrix.records import AppendResult, Recorded
 
 
@@ -41,7 +33,7 @@ PAGE_SIZE: Final = 1_000
 
 
 @final
-class SQLiteEventStore(AsyncResource, EventStore):
+class SQLiteEventStore(FrontEventStore):
     """Event store in a SQLite file (or in memory).
 
     Open it with ``await SQLiteEventStore.open(path)`` or through
@@ -86,35 +78,21 @@ class SQLiteEventStore(AsyncResource, EventStore):
         """The database file's absolute path (or ``":memory:"``)."""
         return self._db.path
 
-    async def append(
+    async def _append(
         self,
         stream_id: str,
-        events: Sequence[Event],
-        *,
-        expected_version: ExpectedVersion = ANY,
+        records: list[EncodedMessage],
+        expected_version: int | None,
     ) -> AppendResult:
-        """Append *events* to a stream in one transaction (see `EventStore.append`)."""
-        self._check_open()
-        stream_id = check_append(stream_id, events, expected_version)
-        records = [encode(event) for event in events]
         return await self._db.run(append, stream_id, records, expected_version)
 
-    def read(
-        self, stream_id: str, *, after_version: int = 0, limit: int | None = None
+    def _read(
+        self, stream_id: str, after: int, limit: int | None
     ) -> AsyncIterator[Recorded]:
-        """Yield a stream's events in pages of `PAGE_SIZE` (see `EventStore.read`)."""
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
-        after = check_non_negative("after_version", after_version)
-        return self._pages(stream_id, after, check_limit(limit))
+        return self._pages(stream_id, after, limit)
 
-    def read_all(
-        self, *, after_position: int = 0, limit: int | None = None
-    ) -> AsyncIterator[Recorded]:
-        """Yield every event by position, in pages (see `EventStore.read_all`)."""
-        self._check_open()
-        after = check_non_negative("after_position", after_position)
-        return self._pages(None, after, check_limit(limit))
+    def _read_all(self, after: int, limit: int | None) -> AsyncIterator[Recorded]:
+        return self._pages(None, after, limit)
 
     async def _pages(
         self, stream_id: str | None, after: int, limit: int | None
@@ -139,14 +117,11 @@ class SQLiteEventStore(AsyncResource, EventStore):
             if remaining is not None:
                 remaining -= len(page)
 
-    async def stream_version(self, stream_id: str) -> int:
-        """Return the stream's number of events, 0 when it is missing."""
-        self._check_open()
-        stream_id = check_stream_id(stream_id)
+    async def _stream_version(self, stream_id: str) -> int:
         return await self._db.run(scalar, VERSION, (stream_id,))
 
     async def close(self) -> None:
-        """Close the connection. Idempotent."""
+        """Close the connection after the call in flight (see `EventStore.close`)."""
         if not self._closed:
             self._closed = True
             await self._db.close()
