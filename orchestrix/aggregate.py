@@ -25,16 +25,31 @@ Versions follow the stores (ADR 0003): `AggregateRoot.version` counts the
 events loaded from or saved to the store, so it is 0 for a new aggregate and
 equals the stream's version after a load; recorded events stay pending until a
 repository stores them. See ADR 0009 for how apply methods are dispatched.
+
+A snapshot holds every instance attribute the class annotates, private ones
+included, with a fingerprint of those attributes' names and types and the id
+of the last event it reflects, so that a snapshot taken by another shape of the
+class, or from another history of the stream, is never restored (ADR 0030).
 """
 
 from __future__ import annotations
 
 import inspect
-import typing
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, cast
+from collections.abc import AsyncGenerator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    NamedTuple,
+    Self,
+    TypeVar,
+    cast,
+)
 
 import msgspec
 
+from orchestrix._fingerprint import annotated_fields, state_digest
 from orchestrix._utils import check_stream_id
 from orchestrix.codec import decode_state, encode_state
 from orchestrix.errors import (
@@ -43,10 +58,16 @@ from orchestrix.errors import (
     SerializationError,
 )
 from orchestrix.messages import Event
-from orchestrix.protocols import Snapshot
+from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Callable,
+        Iterable,
+        Mapping,
+    )
 
     from orchestrix.protocols import Recorded
 
@@ -57,6 +78,13 @@ E = TypeVar("E", bound=Event)
 
 # Attribute set on functions decorated with @applies: the event classes handled.
 _MARK: Final = "__orchestrix_applies__"
+
+# Key of the stored snapshot state under which orchestrix keeps its checks.
+_SNAPSHOT_KEY: Final = "__orchestrix__"
+# The state fingerprint of classes that override snapshot_state/restore_state.
+_CUSTOM_FINGERPRINT: Final = "custom"
+# Instance attributes AggregateRoot keeps for itself: never snapshot state.
+_OWN_ATTRIBUTES: Final = frozenset({"_id", "_version", "_pending", "_last_event_id"})
 
 
 def applies(*event_types: type[Event]) -> Callable[[F], F]:
@@ -116,9 +144,13 @@ class AggregateRoot:
     state there.
 
     Class keyword ``type=`` gives the aggregate a stable type name, stored in
-    its snapshots (default: the class's qualified name). Set the class
-    attribute `snapshot_version` to a new number whenever the shape of the
-    snapshot state changes: older snapshots are then ignored.
+    its snapshots (default: the class's qualified name). Snapshots hold every
+    annotated instance attribute, and a change to those attributes' names or
+    types makes older snapshots unusable by itself (see `state_fingerprint`).
+    Set the class attribute `snapshot_version` to a new number when what the
+    state means changes otherwise (an apply method computes something else),
+    or when the class overrides `snapshot_state` and `restore_state`: older
+    snapshots are then ignored.
 
     Attributes:
         aggregate_type: The aggregate's type name, stored in its snapshots.
@@ -134,6 +166,8 @@ class AggregateRoot:
     _dispatch_cache: ClassVar[dict[type[Event], str | None]] = {}
     # instance attribute name -> type, from the class annotations
     _state_types_cache: ClassVar[dict[str, Any] | None] = None
+    # what state_fingerprint returns, once computed
+    _fingerprint_cache: ClassVar[str | None] = None
 
     def __init_subclass__(
         cls,
@@ -160,6 +194,9 @@ class AggregateRoot:
         cls._apply_methods = _collect_apply_methods(cls)
         cls._dispatch_cache = {}
         cls._state_types_cache = None
+        cls._fingerprint_cache = None
+        if not _has_custom_state(cls):
+            _refuse_slots(cls)
 
     def __init__(self, aggregate_id: str) -> None:
         """Create an aggregate with no events.
@@ -170,6 +207,8 @@ class AggregateRoot:
         self._id = check_stream_id(aggregate_id)
         self._version = 0
         self._pending: list[Event] = []
+        # Id of the last stored event folded in: snapshots record it.
+        self._last_event_id = ""
 
     @property
     def id(self) -> str:
@@ -235,6 +274,7 @@ class AggregateRoot:
         else:
             getattr(self, name)(event)
         self._version += 1
+        self._last_event_id = event.id
 
     def mark_committed(self, count: int | None = None) -> tuple[Event, ...]:
         """Mark pending events as stored and return them.
@@ -263,6 +303,8 @@ class AggregateRoot:
         committed = tuple(pending[:count])
         del pending[:count]
         self._version += count
+        if committed:
+            self._last_event_id = committed[-1].id
         return committed
 
     @classmethod
@@ -308,28 +350,30 @@ class AggregateRoot:
     def snapshot_state(self) -> dict[str, Any]:
         """Return the state to keep in a snapshot, as a JSON-able mapping.
 
-        The default takes every public instance attribute (names not starting
-        with ``_``); each must be annotated on the class, so that
+        The default takes every instance attribute, private (``_name``) ones
+        included, except the id, version and pending events `AggregateRoot`
+        keeps itself. Each must be annotated in the class body, so that
         `restore_state` can rebuild its exact type (datetime, Decimal, tuples,
-        dataclasses, ...). Override this together with `restore_state` for
-        anything else, and bump `snapshot_version` when the shape changes.
+        dataclasses, ...); see ADR 0030. Override this together with
+        `restore_state` for anything else, and bump `snapshot_version`
+        whenever the shape of what they exchange changes.
 
         Raises:
-            ConfigurationError: A public attribute has no class annotation.
+            ConfigurationError: An attribute has no class annotation.
             SerializationError: A value cannot be represented in JSON.
         """
         cls = type(self)
         types = cls._state_types()
         state: dict[str, Any] = {}
         for name, value in vars(self).items():
-            if name.startswith("_"):
+            if name in _OWN_ATTRIBUTES:
                 continue
             if name not in types:
                 msg = (
                     f"{cls.__qualname__}.{name} has no annotation on the class, so a "
-                    f"snapshot could not restore its type: annotate it in the class "
-                    f"body ({name}: <type>), make it private (_{name}), or override "
-                    f"snapshot_state() and restore_state()"
+                    f"snapshot could not restore it: annotate it in the class body "
+                    f"({name}: <type>), or override snapshot_state() and "
+                    f"restore_state()"
                 )
                 raise ConfigurationError(msg)
             state[name] = value
@@ -343,16 +387,20 @@ class AggregateRoot:
         """Set the aggregate's state from a mapping made by `snapshot_state`.
 
         It is called on a freshly constructed aggregate. The default converts
-        each value to the type annotated on the class and sets the attribute.
+        each value to the type annotated on the class and sets the attribute;
+        the state must hold every attribute the constructor sets, so that no
+        default is ever left standing for a value the snapshot lacks.
 
         Raises:
             SerializationError: The state names an attribute the class does not
-                annotate, or a value does not fit its annotated type.
+                annotate, lacks one the constructor sets, or a value does not
+                fit its annotated type.
         """
         cls = type(self)
         types = cls._state_types()
+        converted: dict[str, Any] = {}
         for name, value in state.items():
-            if name.startswith("_") or name not in types:
+            if name not in types:
                 msg = (
                     f"snapshot state of {cls.__qualname__} holds {name!r}, which "
                     f"the class does not annotate; bump "
@@ -361,7 +409,7 @@ class AggregateRoot:
                 )
                 raise SerializationError(msg)
             try:
-                converted = msgspec.convert(value, types[name], str_keys=True)
+                converted[name] = msgspec.convert(value, types[name], str_keys=True)
             except msgspec.ValidationError as exc:
                 msg = (
                     f"snapshot state of {cls.__qualname__}: {name!r} does not fit "
@@ -369,35 +417,70 @@ class AggregateRoot:
                     f"whenever the state's shape changes"
                 )
                 raise SerializationError(msg) from exc
-            setattr(self, name, converted)
+        missing = sorted(set(vars(self)) - _OWN_ATTRIBUTES - converted.keys())
+        if missing:
+            msg = (
+                f"snapshot state of {cls.__qualname__} lacks {missing[0]!r}, which "
+                f"{cls.__qualname__}() sets; bump {cls.__qualname__}.snapshot_version "
+                f"whenever the state's shape changes"
+            )
+            raise SerializationError(msg)
+        for name, value in converted.items():
+            setattr(self, name, value)
 
     @classmethod
     def _state_types(cls) -> dict[str, Any]:
         types = cls.__dict__.get("_state_types_cache")
         if types is None:
-            try:
-                hints = typing.get_type_hints(cls)
-            except NameError as exc:
-                msg = (
-                    f"cannot resolve the annotations of {cls.__qualname__} ({exc}): "
-                    f"define the annotated types at module level, or override "
-                    f"snapshot_state() and restore_state()"
-                )
-                raise ConfigurationError(msg) from exc
             types = {
                 name: hint
-                for name, hint in hints.items()
-                if not name.startswith("_") and typing.get_origin(hint) is not ClassVar
+                for name, hint in annotated_fields(cls).items()
+                if name not in _OWN_ATTRIBUTES
             }
             cls._state_types_cache = types
         return types
 
+    @classmethod
+    def state_fingerprint(cls) -> str:
+        """Return the fingerprint of the class's snapshot state, stored in snapshots.
+
+        With the default `snapshot_state` and `restore_state`, it is a digest
+        of the state's attribute names and annotated types, spelt out down to
+        the fields of dataclasses, structs and named tuples and the values of
+        enums: adding, removing or retyping an attribute changes it, and
+        snapshots taken before are then ignored, as if `snapshot_version` had
+        been bumped. It depends on no hash seed or memory address, so every
+        process computes the same one. A class that overrides either method
+        owns the state's format: its fingerprint is ``"custom"``, and
+        `snapshot_version` alone tells its formats apart.
+
+        Returns:
+            32 hexadecimal digits, or ``"custom"``.
+
+        Raises:
+            ConfigurationError: The annotations cannot be resolved.
+        """
+        fingerprint = cls.__dict__.get("_fingerprint_cache")
+        if fingerprint is None:
+            if _has_custom_state(cls):
+                fingerprint = _CUSTOM_FINGERPRINT
+            else:
+                fingerprint = state_digest(cls._state_types())
+            cls._fingerprint_cache = fingerprint
+        return fingerprint
+
     def to_snapshot(self) -> Snapshot:
         """Return a `Snapshot` of the current state at the current version.
 
+        Besides `snapshot_state`, the stored state holds, under the reserved
+        key ``"__orchestrix__"``, the class's `state_fingerprint` and the id of
+        the last event the state reflects, which `Repository.get` compares
+        with the stream.
+
         Raises:
             InvalidArgumentError: The aggregate has pending events or no events.
-            ConfigurationError: See `snapshot_state`.
+            ConfigurationError: See `snapshot_state`, or the state uses the
+                reserved key.
             SerializationError: See `snapshot_state`.
         """
         cls = type(self)
@@ -408,25 +491,40 @@ class AggregateRoot:
                 f"event(s) at version {self._version}; save it first"
             )
             raise InvalidArgumentError(msg)
+        state = self.snapshot_state()
+        if _SNAPSHOT_KEY in state:
+            msg = (
+                f"{cls.__qualname__}.snapshot_state() returned the key "
+                f"{_SNAPSHOT_KEY!r}, which is reserved for orchestrix: rename it"
+            )
+            raise ConfigurationError(msg)
+        checks = {
+            "fingerprint": cls.state_fingerprint(),
+            "event_id": self._last_event_id,
+        }
         return Snapshot(
             stream_id=self._id,
             version=self._version,
             aggregate_type=cls.aggregate_type,
             schema_version=cls.snapshot_version,
-            state=encode_state(self.snapshot_state()),
+            state=encode_state({_SNAPSHOT_KEY: checks, **state}),
         )
 
     @classmethod
     def accepts_snapshot(cls, snapshot: Snapshot) -> bool:
-        """Return True if *snapshot* was taken by this aggregate type and state schema.
+        """Return True if this class can restore *snapshot*.
 
-        Snapshots of another `aggregate_type` or `snapshot_version` are never
-        restored; the repository replays the whole stream instead.
+        It can if the snapshot was taken by this `aggregate_type`, with this
+        `snapshot_version` and this `state_fingerprint`. Other snapshots are
+        never restored; the repository replays the whole stream instead.
+
+        Raises:
+            ConfigurationError: See `state_fingerprint`.
         """
-        return (
-            snapshot.aggregate_type == cls.aggregate_type
-            and snapshot.schema_version == cls.snapshot_version
-        )
+        try:
+            return isinstance(cls._open_snapshot(snapshot), _SnapshotParts)
+        except SerializationError:
+            return False
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot) -> Self:
@@ -438,18 +536,53 @@ class AggregateRoot:
         Raises:
             InvalidArgumentError: `accepts_snapshot` is False for *snapshot*.
             SerializationError: The state cannot be restored.
+            ConfigurationError: See `state_fingerprint`.
         """
-        if not cls.accepts_snapshot(snapshot):
+        parts = cls._open_snapshot(snapshot)
+        if isinstance(parts, str):
             msg = (
                 f"{cls.__qualname__} (type {cls.aggregate_type!r}, snapshot_version "
-                f"{cls.snapshot_version}) cannot restore a snapshot of "
-                f"{snapshot.aggregate_type!r} with schema version "
-                f"{snapshot.schema_version}; replay the stream instead"
+                f"{cls.snapshot_version}) cannot restore the snapshot of "
+                f"{snapshot.stream_id!r} at version {snapshot.version}: {parts}; "
+                f"replay the stream instead"
             )
             raise InvalidArgumentError(msg)
+        return cls._restore_snapshot(snapshot, parts)
+
+    @classmethod
+    def _open_snapshot(cls, snapshot: Snapshot) -> _SnapshotParts | str:
+        """Return the parts of *snapshot* to restore, or why this class must not.
+
+        Raises:
+            SerializationError: The state is not a JSON object.
+            ConfigurationError: See `state_fingerprint`.
+        """
+        if snapshot.aggregate_type != cls.aggregate_type:
+            return f"it was taken by aggregate type {snapshot.aggregate_type!r}"
+        if snapshot.schema_version != cls.snapshot_version:
+            return f"it has schema version {snapshot.schema_version}"
+        state = decode_state(snapshot.state)
+        checks = state.pop(_SNAPSHOT_KEY, None)
+        if not isinstance(checks, dict):
+            return "it has no state fingerprint (taken by an older orchestrix)"
+        fingerprint = checks.get("fingerprint")
+        event_id = checks.get("event_id")
+        expected = cls.state_fingerprint()
+        if fingerprint != expected:
+            return (
+                f"its state fingerprint {fingerprint!r} is not {expected!r}: the "
+                f"state's attributes or their types changed since it was taken"
+            )
+        if not isinstance(event_id, str) or not event_id or snapshot.version < 1:
+            return "it does not name the last event it reflects"
+        return _SnapshotParts(event_id, state)
+
+    @classmethod
+    def _restore_snapshot(cls, snapshot: Snapshot, parts: _SnapshotParts) -> Self:
         aggregate = cls(snapshot.stream_id)
-        aggregate.restore_state(decode_state(snapshot.state))
+        aggregate.restore_state(parts.state)
         aggregate._version = snapshot.version
+        aggregate._last_event_id = parts.event_id
         return aggregate
 
     def __repr__(self) -> str:
@@ -474,6 +607,7 @@ async def _fold(aggregate: AggregateRoot, records: AsyncIterable[Recorded]) -> N
     dispatch = type(aggregate)._dispatch_cache
     pending = aggregate._pending
     bound: dict[type[Event], Callable[[Event], object]] = {}
+    event: Event | None = None
     async for recorded in records:
         event = recorded.event
         apply = bound.get(type(event))
@@ -486,6 +620,36 @@ async def _fold(aggregate: AggregateRoot, records: AsyncIterable[Recorded]) -> N
         else:
             apply(event)
             aggregate._version += 1
+    if event is not None:
+        aggregate._last_event_id = event.id
+
+
+async def _fold_after_snapshot(
+    aggregate: AggregateRoot, records: AsyncIterator[Recorded]
+) -> str | None:
+    """Fold *records* onto an aggregate just restored from a snapshot.
+
+    *records* start at the snapshot's own version: their first event must be
+    the one the snapshot was taken after (same version, same id), and the
+    others are folded as `_fold` does.
+
+    Returns:
+        None, or why the snapshot does not fit the stream; nothing is folded
+        then.
+    """
+    version = aggregate._version
+    first = await anext(records, None)
+    if first is None:
+        return f"the stream ends before version {version}"
+    if first.version != version or first.id != aggregate._last_event_id:
+        if isinstance(records, AsyncGenerator):
+            await records.aclose()
+        return (
+            f"its event at version {first.version} is {first.id!r}, not "
+            f"{aggregate._last_event_id!r}, which the snapshot was taken after"
+        )
+    await _fold(aggregate, records)
+    return None
 
 
 def _collect_apply_methods(cls: type[AggregateRoot]) -> dict[type[Event], str]:
@@ -513,3 +677,34 @@ def _collect_apply_methods(cls: type[AggregateRoot]) -> dict[type[Event], str]:
             own[event_type] = name
     methods.update(own)
     return methods
+
+
+class _SnapshotParts(NamedTuple):
+    """What a snapshot this class accepts holds besides its version."""
+
+    event_id: str
+    state: dict[str, Any]
+
+
+def _has_custom_state(cls: type[AggregateRoot]) -> bool:
+    return (
+        cls.snapshot_state is not AggregateRoot.snapshot_state
+        or cls.restore_state is not AggregateRoot.restore_state
+    )
+
+
+def _refuse_slots(cls: type[AggregateRoot]) -> None:
+    """Refuse a class keeping state in slots, which snapshot_state cannot see."""
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        names = [slots] if isinstance(slots, str) else list(slots)
+        kept = [name for name in names if name not in {"__dict__", "__weakref__"}]
+        if kept:
+            where = "" if klass is cls else f" (declared by {klass.__qualname__})"
+            msg = (
+                f"{cls.__qualname__} keeps {', '.join(map(repr, kept))} in "
+                f"__slots__{where}, where its snapshots would not see them: "
+                f"remove __slots__ (aggregates keep their state in the instance "
+                f"__dict__), or override snapshot_state() and restore_state()"
+            )
+            raise ConfigurationError(msg)

@@ -9,11 +9,13 @@
     await accounts.save(account)
 
 `Repository.get` restores the latest usable snapshot and folds only the events
-after it. `Repository.save` appends the pending events with the aggregate's
-version as the expected version, marks them committed, publishes exactly those
-events, and then, every `snapshot_every` events, stores a snapshot. A failed
-snapshot is logged through ``logging.getLogger("orchestrix.repository")`` and
-never fails a save. ADR 0010 records why the steps run in this order.
+after it, once the stream shows it still holds the event the snapshot was
+taken after (ADR 0030). `Repository.save` appends the pending events with the
+aggregate's version as the expected version, marks them committed, publishes
+exactly those events, and then, every `snapshot_every` events, stores a
+snapshot. A failed snapshot is logged through
+``logging.getLogger("orchestrix.repository")`` and never fails a save. ADR 0010
+records why the steps run in this order.
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ import logging
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
 
 from orchestrix._utils import check_stream_id
-from orchestrix.aggregate import AggregateRoot, _fold
+from orchestrix.aggregate import AggregateRoot, _fold, _fold_after_snapshot
 from orchestrix.errors import (
     AggregateNotFound,
     BackendError,
     ConfigurationError,
     HandlerError,
     InvalidArgumentError,
-    SerializationError,
 )
 from orchestrix.protocols import AppendResult
 
@@ -130,8 +131,14 @@ class Repository(Generic[A]):
         """Load the aggregate: its latest usable snapshot plus the events after it.
 
         A snapshot is used only if it was taken by this aggregate type with its
-        current `AggregateRoot.snapshot_version`; otherwise, or if it cannot be
-        loaded or restored (logged as a warning), the whole stream is folded.
+        current `AggregateRoot.snapshot_version` and
+        `AggregateRoot.state_fingerprint`, and only if the stream still holds
+        the event the snapshot was taken after, at the snapshot's version.
+        Otherwise, or if it cannot be loaded or restored, the whole stream is
+        folded; a snapshot that does not fit its stream (ahead of it, or taken
+        from another history, as after restoring the events from a backup) is
+        logged as a warning naming the stream, the snapshot's version and the
+        stream's.
 
         Args:
             aggregate_id: The aggregate's id, which is its stream id.
@@ -141,7 +148,8 @@ class Repository(Generic[A]):
 
         Raises:
             AggregateNotFound: The stream has no events (the error names the
-                aggregate's `AggregateRoot.aggregate_type` and the id).
+                aggregate's `AggregateRoot.aggregate_type` and the id), whatever
+                snapshot there is.
             InvalidArgumentError: *aggregate_id* is not a valid stream id.
             ConfigurationError: The stream holds an event type the aggregate
                 has no apply method for (for instance, another aggregate's
@@ -149,15 +157,47 @@ class Repository(Generic[A]):
             UnknownMessageType: A stored event's class is not defined here.
         """
         aggregate_id = check_stream_id(aggregate_id)
-        aggregate = await self._from_snapshot(aggregate_id)
-        if aggregate is None:
-            aggregate = self._aggregate_cls(aggregate_id)
-        await _fold(
-            aggregate, self._store.read(aggregate_id, after_version=aggregate.version)
-        )
+        restored = await self._from_snapshot(aggregate_id)
+        misfit = None if restored is None else await self._fold_tail(restored)
+        if restored is not None and misfit is None:
+            return restored
+        aggregate = self._aggregate_cls(aggregate_id)
+        await _fold(aggregate, self._store.read(aggregate_id))
+        if restored is not None:
+            logger.warning(
+                "the snapshot of %s %r at version %d does not fit its stream, at "
+                "version %d: %s; folded the whole stream instead (a snapshot store "
+                "kept across a restore of the events keeps this snapshot until a "
+                "newer one replaces it)",
+                self._aggregate_cls.__qualname__,
+                aggregate_id,
+                restored.version,
+                aggregate.version,
+                misfit,
+            )
         if aggregate.version == 0:
             raise AggregateNotFound(self._aggregate_cls.aggregate_type, aggregate_id)
         return aggregate
+
+    async def _fold_tail(self, aggregate: A) -> str | None:
+        """Fold the events after the snapshot *aggregate* was just restored from.
+
+        Returns:
+            None, or why the snapshot does not fit the stream; nothing is
+            folded then.
+        """
+        # One read, starting one event early, settles whether the snapshot
+        # fits the stream and yields the tail: its first event is the one the
+        # snapshot was taken after, whose id the snapshot recorded. If the
+        # stream ends before it, the stream is shorter than the snapshot (its
+        # events restored from an older backup, or none at all); if it is
+        # another event, the stream was restored and then grew again, which a
+        # comparison of versions alone cannot see. So a load through a snapshot
+        # costs the snapshot read and this one stream read, as a load without
+        # the check did: never a call to `stream_version`, and a second read
+        # only to fold the whole stream when the snapshot does not fit.
+        records = self._store.read(aggregate.id, after_version=aggregate.version - 1)
+        return await _fold_after_snapshot(aggregate, records)
 
     async def _from_snapshot(self, aggregate_id: str) -> A | None:
         snapshots = self._snapshots
@@ -176,21 +216,22 @@ class Repository(Generic[A]):
             return None
         if snapshot is None:
             return None
-        if not cls.accepts_snapshot(snapshot):
-            logger.debug(
-                "ignoring the snapshot of %r (type %r, schema version %d): %s "
-                "expects type %r, schema version %d",
-                snapshot.stream_id,
-                snapshot.aggregate_type,
-                snapshot.schema_version,
-                cls.__qualname__,
-                cls.aggregate_type,
-                cls.snapshot_version,
-            )
-            return None
         try:
-            return cls.from_snapshot(snapshot)
-        except SerializationError:
+            parts = cls._open_snapshot(snapshot)
+            if isinstance(parts, str):
+                logger.debug(
+                    "ignoring the snapshot of %s %r at version %d: %s",
+                    cls.__qualname__,
+                    aggregate_id,
+                    snapshot.version,
+                    parts,
+                )
+                return None
+            return cls._restore_snapshot(snapshot, parts)
+        except Exception:
+            # Snapshots never change the result: whatever restoring one raises
+            # (a state that does not fit, a custom restore_state that fails),
+            # the whole stream is folded instead.
             logger.warning(
                 "could not restore the snapshot of %s %r at version %d; folding "
                 "its whole stream (bump %s.snapshot_version when the state changes)",

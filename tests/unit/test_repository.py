@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from orchestrix import ANY, ExpectedVersion, Recorded
 from orchestrix.aggregate import AggregateRoot, applies
 from orchestrix.backends.memory import (
     InMemoryEventStore,
     InMemoryMessageBus,
     InMemorySnapshotStore,
 )
-from orchestrix.codec import encode_state
+from orchestrix.codec import decode_state, encode_state
 from orchestrix.errors import (
     AggregateNotFound,
     ConcurrencyError,
@@ -30,7 +31,7 @@ from orchestrix.protocols import AppendResult, Snapshot
 from orchestrix.repository import Repository
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
 LOGGER = "orchestrix.repository"
 
@@ -103,6 +104,83 @@ async def snapshots() -> AsyncIterator[InMemorySnapshotStore]:
 async def bus() -> AsyncIterator[InMemoryMessageBus]:
     async with InMemoryMessageBus() as bus:
         yield bus
+
+
+class Reader:
+    """An async iterator over *records* that counts what its reader takes.
+
+    A plain iterator, not an async generator: it has no ``aclose``, as a
+    third-party backend's reads may not.
+    """
+
+    def __init__(self, records: AsyncIterator[Recorded]) -> None:
+        self._records = records
+        self.taken = 0
+
+    def __aiter__(self) -> Reader:
+        return self
+
+    async def __anext__(self) -> Recorded:
+        recorded = await anext(self._records)
+        self.taken += 1
+        return recorded
+
+
+@dataclass
+class CountingStore:
+    """An event store that delegates to another and records every read it serves.
+
+    Attributes:
+        reads: The *after_version* of each `read`, with its `Reader`.
+        versions_asked: How many times `stream_version` was called.
+    """
+
+    inner: InMemoryEventStore
+    reads: list[tuple[int, Reader]] = field(default_factory=list)
+    versions_asked: int = 0
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[Event],
+        *,
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        return await self.inner.append(
+            stream_id, events, expected_version=expected_version
+        )
+
+    def read(
+        self, stream_id: str, *, after_version: int = 0, limit: int | None = None
+    ) -> AsyncIterator[Recorded]:
+        reader = Reader(
+            self.inner.read(stream_id, after_version=after_version, limit=limit)
+        )
+        self.reads.append((after_version, reader))
+        return reader
+
+    def read_all(
+        self, *, after_position: int = 0, limit: int | None = None
+    ) -> AsyncIterator[Recorded]:
+        return self.inner.read_all(after_position=after_position, limit=limit)
+
+    async def stream_version(self, stream_id: str) -> int:
+        self.versions_asked += 1
+        return await self.inner.stream_version(stream_id)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def read_log(self) -> list[tuple[int, int]]:
+        """Return each read as (after_version, records taken)."""
+        return [(after, reader.taken) for after, reader in self.reads]
+
+
+def with_state(snapshot: Snapshot, **changes: object) -> Snapshot:
+    """Return *snapshot* with some state values replaced, its checks kept."""
+    state = decode_state(snapshot.state)
+    state.update(changes)
+    return replace(snapshot, state=encode_state(state))
 
 
 def new_account(aggregate_id: str = "acc-1", *deposits: int) -> Account:
@@ -410,22 +488,28 @@ async def test_snapshot_is_saved_when_version_crosses_a_multiple(
 async def test_get_restores_the_snapshot_and_folds_only_the_tail(
     store: InMemoryEventStore, snapshots: InMemorySnapshotStore
 ):
-    """A usable snapshot is the starting point; events after it are folded."""
-    repo = Repository(Account, store, snapshots=snapshots)
-    await repo.save(new_account("acc-1", 1, 2, 3))
+    """A usable snapshot is the starting point; events after it are folded.
+
+    The load is one snapshot read and one stream read, which starts at the
+    snapshot's own last event (to check it) and takes the tail after it;
+    the stream's version is never asked for.
+    """
+    counting = CountingStore(store)
+    repo = Repository(Account, counting, snapshots=snapshots)
+    account = new_account("acc-1", 1)
+    await repo.save(account)
+    taken = await repo.save_snapshot(account)
+    account.deposit(2)
+    account.deposit(3)
+    await repo.save(account)
     # A state no fold of this stream produces proves the snapshot was used.
-    await snapshots.save(
-        Snapshot(
-            "acc-1",
-            2,
-            "test.repository.account",
-            1,
-            encode_state({"balance": "1000.5", "opened_at": None}),
-        )
-    )
+    await snapshots.save(with_state(taken, balance="1000.5"))
+    counting.reads.clear()
     loaded = await repo.get("acc-1")
     assert loaded.version == 4
     assert loaded.balance == Decimal("1005.5")
+    assert counting.read_log() == [(1, 3)]
+    assert counting.versions_asked == 0
 
 
 @pytest.mark.parametrize(
@@ -440,14 +524,14 @@ async def test_snapshot_of_other_type_or_schema_is_ignored(
 ):
     """A snapshot whose type or schema version differs leads to a full replay."""
     repo = Repository(Account, store, snapshots=snapshots)
-    await repo.save(new_account("acc-1", 1, 2))
+    account = new_account("acc-1", 1, 2)
+    await repo.save(account)
+    taken = await repo.save_snapshot(account)
     await snapshots.save(
-        Snapshot(
-            "acc-1",
-            2,
-            aggregate_type,
-            schema_version,
-            encode_state({"balance": "1000"}),
+        replace(
+            with_state(taken, balance="1000"),
+            aggregate_type=aggregate_type,
+            schema_version=schema_version,
         )
     )
     loaded = await repo.get("acc-1")
@@ -462,9 +546,10 @@ async def test_unreadable_snapshot_state_falls_back_to_replay(
 ):
     """A snapshot whose state does not fit the class is logged and not used."""
     repo = Repository(Account, store, snapshots=snapshots)
-    await repo.save(new_account("acc-1", 4))
-    bad = encode_state({"balance": {"oops": 1}})
-    await snapshots.save(Snapshot("acc-1", 2, "test.repository.account", 1, bad))
+    account = new_account("acc-1", 4)
+    await repo.save(account)
+    taken = await repo.save_snapshot(account)
+    await snapshots.save(with_state(taken, balance={"oops": 1}))
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         loaded = await repo.get("acc-1")
     assert loaded.balance == Decimal(4)
@@ -575,3 +660,112 @@ async def test_save_snapshot_propagates_errors(
     repo = Repository(Account, store, snapshots=snapshots)
     with pytest.raises(InvalidArgumentError, match="save it first"):
         await repo.save_snapshot(new_account("acc-1"))
+
+
+# --- snapshots that do not fit their stream ----------------------------------
+
+
+async def snapshot_a_lost_history(
+    snapshots: InMemorySnapshotStore, *deposits: int
+) -> list[Event]:
+    """Save and snapshot an account in an event store that is then lost.
+
+    Returns:
+        The events that store held, ids included, as a backup keeps them.
+    """
+    async with InMemoryEventStore() as lost:
+        repo = Repository(Account, lost, snapshots=snapshots)
+        account = new_account("acc-1", *deposits)
+        await repo.save(account)
+        await repo.save_snapshot(account)
+        return lost.events("acc-1")
+
+
+def fit_warning(caplog: pytest.LogCaptureFixture) -> str:
+    """Return the one warning the repository logged."""
+    [record] = [r for r in caplog.records if r.name == LOGGER]
+    assert record.levelno == logging.WARNING
+    return record.getMessage()
+
+
+async def test_snapshot_newer_than_its_stream_is_not_used(
+    store: InMemoryEventStore,
+    snapshots: InMemorySnapshotStore,
+    caplog: pytest.LogCaptureFixture,
+):
+    """A snapshot ahead of its stream (events restored from a backup) is not used.
+
+    The load folds the whole stream, logs a warning naming the stream, the
+    snapshot's version and the stream's, and a later save succeeds. Finding
+    out takes the one stream read a load always makes, then the full replay,
+    and never asks for the stream's version.
+    """
+    history = await snapshot_a_lost_history(snapshots, 1, 2, 3, 4)  # version 5
+    await store.append("acc-1", history[:2])  # the backup held two events
+    counting = CountingStore(store)
+    repo = Repository(Account, counting, snapshots=snapshots)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        loaded = await repo.get("acc-1")
+    assert loaded.version == 2
+    assert loaded.balance == Decimal(1)
+    assert counting.read_log() == [(4, 0), (0, 2)]
+    assert counting.versions_asked == 0
+    message = fit_warning(caplog)
+    assert "snapshot of Account 'acc-1' at version 5" in message
+    assert "stream, at version 2" in message
+    loaded.deposit(7)
+    assert (await repo.save(loaded)).version == 3
+    assert (await repo.get("acc-1")).balance == Decimal(8)
+
+
+async def test_snapshot_of_a_stream_without_events_is_not_found(
+    store: InMemoryEventStore,
+    snapshots: InMemorySnapshotStore,
+    caplog: pytest.LogCaptureFixture,
+):
+    """A snapshot whose stream has no events never yields an aggregate.
+
+    `get` raises AggregateNotFound, as without the snapshot, and logs why.
+    """
+    await snapshot_a_lost_history(snapshots, 1)
+    repo = Repository(Account, store, snapshots=snapshots)
+    with (
+        caplog.at_level(logging.WARNING, logger=LOGGER),
+        pytest.raises(AggregateNotFound),
+    ):
+        await repo.get("acc-1")
+    message = fit_warning(caplog)
+    assert "snapshot of Account 'acc-1' at version 2" in message
+    assert "stream, at version 0" in message
+
+
+async def test_snapshot_of_a_rewritten_stream_is_not_used(
+    store: InMemoryEventStore,
+    snapshots: InMemorySnapshotStore,
+    caplog: pytest.LogCaptureFixture,
+):
+    """A snapshot is not used once its stream was restored and grew past it.
+
+    The stream reaches beyond the snapshot's version again, but its event at
+    that version is another one than the snapshot was taken after, so a
+    version check alone would restore a state this stream never had.
+    """
+    history = await snapshot_a_lost_history(snapshots, 1, 2, 3, 4)  # version 5
+    await store.append("acc-1", history[:2])
+    plain = Repository(Account, store)
+    account = await plain.get("acc-1")
+    for amount in (10, 20, 30, 40):
+        account.deposit(amount)
+    await plain.save(account)  # version 6, events 3 to 6 new
+    counting = CountingStore(store)
+    repo = Repository(Account, counting, snapshots=snapshots)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        loaded = await repo.get("acc-1")
+    assert loaded.version == 6
+    assert loaded.balance == Decimal(101)
+    # The read that found the other event took no more, then the full replay.
+    assert counting.read_log() == [(4, 1), (0, 6)]
+    message = fit_warning(caplog)
+    assert "snapshot of Account 'acc-1' at version 5" in message
+    assert "stream, at version 6" in message
+    assert f"not {history[4].id!r}" in message

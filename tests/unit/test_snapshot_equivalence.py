@@ -1,28 +1,38 @@
 """Property: loading through a snapshot gives exactly the state of a full replay.
 
 Random command sequences run on a small bank account whose state holds
-datetimes, Decimals, a tuple and a dict. Whatever the snapshot cadence, and
-from a snapshot taken at any version, the loaded aggregate must equal the one
-folded from the whole stream: same version, same attribute types and reprs
-(so ``Decimal("1.10")`` and ``Decimal("1.1")`` count as different).
+datetimes, Decimals, a tuple and a dict, kept in public attributes or, in a
+second class, in private ones behind properties. Whatever the snapshot
+cadence, and from a snapshot taken at any version, the loaded aggregate must
+equal the one folded from the whole stream: same version, same attribute
+types and reprs (so ``Decimal("1.10")`` and ``Decimal("1.1")`` count as
+different). The same holds for snapshots the stream must not be loaded from:
+those taken by an older shape of the class, and those taken from a history the
+stream no longer holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrix.aggregate import AggregateRoot, applies
 from orchestrix.backends.memory import InMemoryEventStore, InMemorySnapshotStore
+from orchestrix.errors import AggregateNotFound
 from orchestrix.messages import Event
 from orchestrix.repository import Repository
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ACCOUNT_ID = "acc-property"
 
@@ -126,7 +136,151 @@ class Account(AggregateRoot, type="test.snapshots.account"):
         self.frozen = event.frozen
 
 
-def state_of(account: Account) -> tuple[int, dict[str, tuple[type, str]]]:
+class SealedAccount(AggregateRoot, type="test.snapshots.sealed-account"):
+    """The same account keeping its state private, behind read-only properties."""
+
+    _owner: str | None
+    _balance: Decimal
+    _last_activity: datetime | None
+    __frozen: bool  # name-mangled to _SealedAccount__frozen
+    _history: tuple[Decimal, ...]
+    _limits: dict[str, Decimal]
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self._owner = None
+        self._balance = Decimal(0)
+        self._last_activity = None
+        self.__frozen = False
+        self._history = ()
+        self._limits = {}
+
+    @property
+    def balance(self) -> Decimal:
+        return self._balance
+
+    @property
+    def frozen(self) -> bool:
+        return self.__frozen
+
+    def open(self, owner: str, at: datetime) -> None:
+        if self._owner is not None:
+            raise DomainError
+        self._record(Opened(owner=owner, at=at))
+
+    def deposit(self, amount: Decimal, at: datetime) -> None:
+        if self.__frozen:
+            raise DomainError
+        self._record(Deposited(amount=amount, at=at))
+
+    def withdraw(self, amount: Decimal, at: datetime) -> None:
+        if self.__frozen or amount > self._balance + self._limits.get("overdraft", 0):
+            raise DomainError
+        self._record(Withdrawn(amount=amount, at=at))
+
+    def set_limit(self, name: str, amount: Decimal) -> None:
+        self._record(LimitSet(name=name, amount=amount))
+
+    def freeze(self, frozen: bool) -> None:
+        if frozen == self.__frozen:
+            raise DomainError
+        self._record(Frozen(frozen=frozen))
+
+    @applies(Opened)
+    def _opened(self, event: Opened) -> None:
+        self._owner = event.owner
+        self._last_activity = event.at
+
+    @applies(Deposited)
+    def _deposited(self, event: Deposited) -> None:
+        self._balance += event.amount
+        self._history = (*self._history, event.amount)
+        self._last_activity = event.at
+
+    @applies(Withdrawn)
+    def _withdrawn(self, event: Withdrawn) -> None:
+        self._balance -= event.amount
+        self._history = (*self._history, -event.amount)
+        self._last_activity = event.at
+
+    @applies(LimitSet)
+    def _limit_set(self, event: LimitSet) -> None:
+        self._limits[event.name] = event.amount
+
+    @applies(Frozen)
+    def _frozen(self, event: Frozen) -> None:
+        self.__frozen = event.frozen
+
+
+class AccountBeforeLimits(AggregateRoot, type="test.snapshots.account"):
+    """Account as an older release shipped it, before limits were added.
+
+    The release that added them left snapshot_version at 1.
+    """
+
+    owner: str | None
+    balance: Decimal
+    last_activity: datetime | None
+    frozen: bool
+    history: tuple[Decimal, ...]
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.owner = None
+        self.balance = Decimal(0)
+        self.last_activity = None
+        self.frozen = False
+        self.history = ()
+
+    @applies(Opened)
+    def _opened(self, event: Opened) -> None:
+        self.owner = event.owner
+        self.last_activity = event.at
+
+    @applies(Deposited)
+    def _deposited(self, event: Deposited) -> None:
+        self.balance += event.amount
+        self.history = (*self.history, event.amount)
+        self.last_activity = event.at
+
+    @applies(Withdrawn)
+    def _withdrawn(self, event: Withdrawn) -> None:
+        self.balance -= event.amount
+        self.history = (*self.history, -event.amount)
+        self.last_activity = event.at
+
+    @applies(LimitSet)
+    def _limit_set(self, event: LimitSet) -> None:
+        del event
+
+    @applies(Frozen)
+    def _frozen(self, event: Frozen) -> None:
+        self.frozen = event.frozen
+
+
+class AccountWithNickname(Account, type="test.snapshots.account"):
+    """Account as an older release shipped it, with a field removed since."""
+
+    nickname: str
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.nickname = "ada"
+
+
+class AccountWithRequiredOwner(Account, type="test.snapshots.account"):
+    """Account as an older release shipped it, with a field retyped since."""
+
+    owner: str
+
+
+# Classes whose snapshots Account must never restore; none bumped the version.
+OLDER_SHAPES = [AccountBeforeLimits, AccountWithNickname, AccountWithRequiredOwner]
+
+AnyAccount = Account | SealedAccount
+
+
+def state_of(account: AggregateRoot) -> tuple[int, dict[str, tuple[type, str]]]:
     """Return the version and every attribute's exact type and repr."""
     return account.version, {
         name: (type(value), repr(value)) for name, value in vars(account).items()
@@ -157,19 +311,47 @@ commands = st.one_of(
 steps = st.lists(st.tuples(commands, st.booleans()), max_size=25)
 
 
-def run(account: Account, command: tuple[Any, ...]) -> None:
+class Collector(logging.Handler):
+    """Keeps every record it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def repository_log() -> Iterator[list[logging.LogRecord]]:
+    """Collect what the repository logs, at every level, while the block runs."""
+    logger = logging.getLogger("orchestrix.repository")
+    collector = Collector()
+    level = logger.level
+    logger.addHandler(collector)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield collector.records
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(level)
+
+
+def run(account: AnyAccount, command: tuple[Any, ...]) -> None:
     """Run one command; a rejected command records nothing."""
     name, *args = command
     with contextlib.suppress(DomainError):
         getattr(account, name)(*args)
 
 
-async def check(script: list[tuple[tuple[Any, ...], bool]], every: int) -> None:
+async def check(
+    cls: type[AnyAccount], script: list[tuple[tuple[Any, ...], bool]], every: int
+) -> None:
     """Run *script* through a snapshotting repository and compare every load."""
     async with InMemoryEventStore() as store, InMemorySnapshotStore() as snapshots:
-        cached = Repository(Account, store, snapshots=snapshots, snapshot_every=every)
-        full = Repository(Account, store)
-        account = Account(ACCOUNT_ID)
+        cached = Repository(cls, store, snapshots=snapshots, snapshot_every=every)
+        full = Repository(cls, store)
+        account = cls(ACCOUNT_ID)
         account.open("ada", datetime(2026, 1, 1, tzinfo=UTC))
         for command, save in [*script, (("freeze", True), True)]:
             run(account, command)
@@ -181,24 +363,140 @@ async def check(script: list[tuple[tuple[Any, ...], bool]], every: int) -> None:
                 # Carry on with the aggregate loaded through the snapshot.
                 account = through_snapshot
         stored = store.events(ACCOUNT_ID)
-        final = state_of(Account.from_events(ACCOUNT_ID, stored))
+        final = state_of(cls.from_events(ACCOUNT_ID, stored))
         for version in range(1, len(stored) + 1):
-            folded = Account.from_events(ACCOUNT_ID, stored[:version])
-            restored = Account.from_snapshot(folded.to_snapshot())
+            folded = cls.from_events(ACCOUNT_ID, stored[:version])
+            restored = cls.from_snapshot(folded.to_snapshot())
             assert state_of(restored) == state_of(folded)
             async with InMemorySnapshotStore() as at_version:
                 await at_version.save(folded.to_snapshot())
-                repo = Repository(Account, store, snapshots=at_version)
-                assert state_of(await repo.get(ACCOUNT_ID)) == final
+                repo = Repository(cls, store, snapshots=at_version)
+                with repository_log() as logged:
+                    assert state_of(await repo.get(ACCOUNT_ID)) == final
+                # Nothing logged: the snapshot was used, not set aside.
+                assert logged == []
 
 
+@pytest.mark.parametrize("cls", [Account, SealedAccount], ids=["public", "private"])
 @settings(max_examples=200, deadline=None)
 @given(script=steps, every=st.integers(min_value=1, max_value=6))
 def test_snapshot_load_equals_full_replay(
-    script: list[tuple[tuple[Any, ...], bool]], every: int
+    cls: type[AnyAccount], script: list[tuple[tuple[Any, ...], bool]], every: int
 ) -> None:
-    """Through any snapshot, at any cadence, a load equals a full replay."""
-    asyncio.run(check(script, every))
+    """Through any snapshot, at any cadence, a load equals a full replay.
+
+    This holds whether the state is in public or private attributes.
+    """
+    asyncio.run(check(cls, script, every))
+
+
+async def load(repo: Repository[Account]) -> object:
+    """Return the loaded account's state, or the error the load raised."""
+    try:
+        return state_of(await repo.get(ACCOUNT_ID))
+    except AggregateNotFound as exc:
+        return type(exc)
+
+
+async def check_older_shape(
+    script: list[tuple[tuple[Any, ...], bool]],
+    shape: type[Account | AccountBeforeLimits],
+    data: st.DataObject,
+) -> None:
+    """Snapshot the stream of *script* with *shape*, then load it with Account."""
+    async with InMemoryEventStore() as store, InMemorySnapshotStore() as snapshots:
+        account = Account(ACCOUNT_ID)
+        account.open("ada", datetime(2026, 1, 1, tzinfo=UTC))
+        for command, _ in script:
+            run(account, command)
+        await Repository(Account, store).save(account)
+        stored = store.events(ACCOUNT_ID)
+        version = data.draw(st.integers(min_value=1, max_value=len(stored)))
+        old = shape.from_events(ACCOUNT_ID, stored[:version]).to_snapshot()
+        assert not Account.accepts_snapshot(old)
+        await snapshots.save(old)
+        cached = Repository(Account, store, snapshots=snapshots)
+        assert await load(cached) == await load(Repository(Account, store))
+
+
+@settings(max_examples=100, deadline=None)
+@given(script=steps, shape=st.sampled_from(OLDER_SHAPES), data=st.data())
+def test_snapshot_of_an_older_shape_is_never_used(
+    script: list[tuple[tuple[Any, ...], bool]],
+    shape: type[Account | AccountBeforeLimits],
+    data: st.DataObject,
+) -> None:
+    """A snapshot taken by an older shape of the class is never restored.
+
+    Fields added, removed or retyped without a bump of snapshot_version change
+    the state fingerprint, so the load equals a full replay.
+    """
+    asyncio.run(check_older_shape(script, shape, data))
+
+
+async def check_other_history(
+    lost_script: list[tuple[tuple[Any, ...], bool]],
+    kept: int,
+    regrown_script: list[tuple[tuple[Any, ...], bool]],
+    data: st.DataObject,
+) -> None:
+    """Snapshot a history, keep *kept* of its events, append *regrown_script*."""
+    async with (
+        InMemoryEventStore() as lost,
+        InMemoryEventStore() as store,
+        InMemorySnapshotStore() as snapshots,
+    ):
+        account = Account(ACCOUNT_ID)
+        account.open("ada", datetime(2026, 1, 1, tzinfo=UTC))
+        for command, _ in lost_script:
+            run(account, command)
+        await Repository(Account, lost).save(account)
+        history = lost.events(ACCOUNT_ID)
+        version = data.draw(st.integers(min_value=1, max_value=len(history)))
+        await snapshots.save(
+            Account.from_events(ACCOUNT_ID, history[:version]).to_snapshot()
+        )
+        # The event store restored from a backup holding the first *kept*
+        # events, then used again.
+        kept = min(kept, len(history))
+        full = Repository(Account, store)
+        if kept:
+            await store.append(ACCOUNT_ID, history[:kept])
+            account = await full.get(ACCOUNT_ID)
+        elif regrown_script:
+            account = Account(ACCOUNT_ID)
+            account.open("bob", datetime(2026, 2, 1, tzinfo=UTC))
+        for command, _ in regrown_script:
+            run(account, command)
+        if kept or regrown_script:
+            await full.save(account)
+        cached = Repository(Account, store, snapshots=snapshots)
+        with repository_log() as logged:
+            assert await load(cached) == await load(full)
+        # Set aside, with a warning, exactly when the stream lacks its history.
+        warned = [r for r in logged if r.levelno == logging.WARNING]
+        assert len(warned) == (version > kept)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lost_script=steps,
+    kept=st.integers(min_value=0, max_value=30),
+    regrown_script=steps,
+    data=st.data(),
+)
+def test_snapshot_from_another_history_is_never_used(
+    lost_script: list[tuple[tuple[Any, ...], bool]],
+    kept: int,
+    regrown_script: list[tuple[tuple[Any, ...], bool]],
+    data: st.DataObject,
+) -> None:
+    """A snapshot of a history the stream no longer holds never changes a load.
+
+    The stream may be shorter than the snapshot, empty, or grown past it again
+    with other events: the load equals a full replay of the stream as it is.
+    """
+    asyncio.run(check_other_history(lost_script, kept, regrown_script, data))
 
 
 def test_state_comparison_tells_decimal_exponents_apart() -> None:
