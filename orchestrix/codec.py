@@ -6,6 +6,17 @@ envelope fields and the data fields under their attribute names. Backends keep
 these four values and nothing else, so every backend, the in-memory one
 included, stores exactly what the others store.
 
+Nothing is stored that cannot be read back: `encode` refuses, with a
+`SerializationError` naming the field, any message whose payload would not
+decode to an equal message: a value of another type than the field declares,
+a NaN or infinite float, a naive datetime, or a payload nesting more than 256
+arrays and objects (which a reader deep in its own stack might fail to
+decode). Fields of simple types (``str``, ``int``, ``float``, ``bool``,
+``datetime`` in UTC, ``date``, ``UUID``, ``Decimal``, enums, and these or
+None) are checked by type alone; a message with other fields is decoded again
+and compared. The supported field types are listed on the reference page of
+this module.
+
 Decoding looks the type name up in the registry of message classes (filled when
 classes are defined) and runs the upcasters registered for older schema
 versions. A reader without the class can still read the record as a plain dict
@@ -14,16 +25,33 @@ versions. A reader without the class can still read the record as a plain dict
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias, TypeVar
+from typing import (
+    Any,
+    Final,
+    NamedTuple,
+    TypeAlias,
+    TypeVar,
+)
 
 import msgspec
 
+from orchestrix._codec_check import (
+    ENCODE_ERRORS,
+    NAN_FIX,
+    encode_problem,
+    encodes,
+    plans,
+    prepare,
+    simple_checks,
+    unencodable,
+    verify,
+    walk,
+)
 from orchestrix.errors import ConfigurationError, SerializationError, UnknownMessageType
 from orchestrix.messages import ENVELOPE_FIELDS, Message, _registry
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 __all__ = [
     "EncodedMessage",
@@ -83,25 +111,28 @@ _new_tuple: Final = tuple.__new__
 
 
 def encode(message: Message) -> EncodedMessage:
-    """Return the stored form of *message*.
+    """Return the stored form of *message*, which decodes to an equal message.
 
     Raises:
-        SerializationError: If a field holds a value JSON cannot represent, or
-            ``time`` is a naive datetime.
+        SerializationError: If the stored form would not read back as an equal
+            message: a field holds a value of another type than it declares
+            (a tuple in a ``list`` field, an ``int`` in a ``str`` field), a NaN
+            or infinite float, a naive datetime, a value nesting more than 256
+            arrays and objects in the payload, or a value JSON cannot
+            represent. The message names the class, the id, the field and the
+            fix.
     """
     cls = type(message)
-    time: datetime = message.time
-    if time.tzinfo is None:
-        msg = (
-            f"{cls.__qualname__} {message.id!r}: time {time.isoformat()} has no "
-            f"timezone; give an aware datetime (datetime.now(UTC))"
-        )
-        raise SerializationError(msg)
+    try:
+        simple = simple_checks[cls]
+    except KeyError:
+        simple = prepare(cls, _decoders.get(cls) or _decoder(cls))
     try:
         payload = _encode(message)
-    except (TypeError, UnicodeEncodeError, msgspec.EncodeError) as exc:
-        msg = f"cannot encode {cls.__qualname__} {message.id!r}: {exc}"
-        raise SerializationError(msg) from exc
+    except ENCODE_ERRORS as exc:
+        raise unencodable(message, plans[cls], exc) from exc
+    if not simple(message):
+        verify(message, plans[cls], payload)
     return _new_tuple(
         EncodedMessage,
         (message.id, cls.__message_type__, cls.__message_version__, payload),
@@ -132,20 +163,38 @@ def decode_fields(
 
     Raises:
         UnknownMessageType: If no class is registered for *type_name*.
-        SerializationError: As `decode`.
+        SerializationError: As `decode`, and if the payload is nested deeper
+            than the recursion limit.
     """
     cls = _registry.get(type_name)
     if cls is None:
         raise UnknownMessageType(type_name)
-    decoder = _decoders.get(cls)
-    if decoder is None:
-        decoder = _decoders[cls] = msgspec.json.Decoder(cls).decode
+    decoder: Callable[[bytes], Message] = _decoders.get(cls) or _decoder(cls)
     if schema_version != cls.__message_version__:
         payload = _upcast(message_id, type_name, schema_version, payload, cls)
     try:
         return decoder(payload)
     except msgspec.DecodeError as exc:
         raise _misfit(message_id, type_name, schema_version, cls, exc) from exc
+    except RecursionError as exc:
+        msg = (
+            f"stored {type_name!r} message {message_id!r} is nested deeper than "
+            f"the recursion limit ({sys.getrecursionlimit()}) and cannot be decoded"
+        )
+        raise SerializationError(msg) from exc
+
+
+def _decoder(cls: type[Message]) -> Callable[[bytes], Message]:
+    try:
+        decoder: Callable[[bytes], Message] = msgspec.json.Decoder(cls).decode
+    except (NameError, TypeError) as exc:
+        msg = (
+            f"message class {cls.__qualname__} cannot be decoded: {exc}; give its "
+            f"fields types the codec supports, resolvable from its module"
+        )
+        raise SerializationError(msg) from exc
+    _decoders[cls] = decoder
+    return decoder
 
 
 def _misfit(
@@ -187,20 +236,44 @@ def _upcast(
                 f"from_version={version})"
             )
             raise SerializationError(msg)
-        data = step(data)
-    return _encode(data)
+        result: object = step(data)  # an untyped upcaster may return anything
+        if not isinstance(result, dict):
+            msg = (
+                f"upcaster {step.__qualname__} for {type_name!r} from schema version "
+                f"{version} returned a {type(result).__qualname__}, not the payload "
+                f"dict of version {version + 1}"
+            )
+            raise SerializationError(msg)
+        data = result
+    try:
+        return _encode(data)
+    except ENCODE_ERRORS as exc:
+        problem, _ = encode_problem(exc)
+        msg = (
+            f"the upcasters of {type_name!r} from schema version {stored} made a "
+            f"payload JSON cannot hold for message {message_id!r}: {problem}; "
+            f"return plain JSON values (str, int, float, bool, None, list, dict)"
+        )
+        raise SerializationError(msg) from exc
 
 
 def decode_payload(payload: bytes) -> dict[str, Any]:
     """Return a stored payload as a plain dict.
 
     Raises:
-        SerializationError: If *payload* is not a JSON object.
+        SerializationError: If *payload* is not a JSON object, or is nested
+            deeper than the recursion limit.
     """
     try:
         return _dict_decoder.decode(payload)
     except msgspec.DecodeError as exc:
         msg = f"stored payload is not a JSON object: {exc}"
+        raise SerializationError(msg) from exc
+    except RecursionError as exc:
+        msg = (
+            f"stored payload is nested deeper than the recursion limit "
+            f"({sys.getrecursionlimit()}) and cannot be decoded"
+        )
         raise SerializationError(msg) from exc
 
 
@@ -246,19 +319,39 @@ def encode_state(state: Mapping[str, Any]) -> bytes:
     """Return aggregate snapshot *state* as JSON bytes.
 
     Raises:
-        SerializationError: If a value cannot be represented in JSON.
+        SerializationError: If a value cannot be represented in JSON: a NaN or
+            infinite float, a value nested deeper than the recursion limit, or
+            a type JSON cannot hold. The message names the key.
     """
     try:
-        return _encode(state)
-    except (TypeError, UnicodeEncodeError, msgspec.EncodeError) as exc:
-        msg = f"cannot encode snapshot state: {exc}"
+        payload = _encode(state)
+    except ENCODE_ERRORS as exc:
+        where = ""
+        if isinstance(state, Mapping):
+            where = next(
+                (f"state[{k!r}]: " for k, v in state.items() if not encodes(v)), ""
+            )
+        msg = "cannot encode snapshot state: {}{}; {}".format(
+            where, *encode_problem(exc)
+        )
         raise SerializationError(msg) from exc
+    # NaN and Infinity are written as null, so a state without null has none.
+    if b"null" in payload:
+        for path, value in walk(msgspec.to_builtins(state), "state"):
+            if isinstance(value, float) and not math.isfinite(value):
+                msg = (
+                    f"cannot encode snapshot state: {path}: NaN/Infinity cannot be "
+                    f"stored in JSON (got {value!r}); {NAN_FIX}"
+                )
+                raise SerializationError(msg)
+    return payload
 
 
 def decode_state(state: bytes) -> dict[str, Any]:
     """Return snapshot state bytes as a plain dict.
 
     Raises:
-        SerializationError: If *state* is not a JSON object.
+        SerializationError: If *state* is not a JSON object, or is nested
+            deeper than the recursion limit.
     """
     return decode_payload(state)

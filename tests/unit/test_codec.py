@@ -12,7 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from orchestrix import EncodedMessage, Event, SerializationError, UnknownMessageType
+from orchestrix import (
+    EncodedMessage,
+    Event,
+    SerializationError,
+    UnknownMessageType,
+    open_store,
+)
 from orchestrix.codec import (
     decode,
     decode_fields,
@@ -109,8 +115,8 @@ def test_naive_time_is_rejected() -> None:
 
 
 def test_unencodable_field_names_the_class() -> None:
-    """A field JSON cannot hold raises SerializationError naming the class."""
-    with pytest.raises(SerializationError, match="Unencodable"):
+    """A field JSON cannot hold raises SerializationError naming class and field."""
+    with pytest.raises(SerializationError, match=r"Unencodable\.payload: .*object"):
         encode(Unencodable())
 
 
@@ -219,3 +225,294 @@ def test_state_round_trip() -> None:
     }
     with pytest.raises(SerializationError):
         encode_state({"x": object()})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measured(Event, type="test.codec.measured"):
+    sensor: str
+    value: float
+    readings: dict[str, float] = field(default_factory=dict)
+
+
+def test_nan_is_refused_naming_class_id_field_and_fix() -> None:
+    """NaN is not stored as null: the error names class, id, field and the fix."""
+    event = Measured(id="m-1", sensor="s", value=float("nan"))
+    with pytest.raises(SerializationError) as info:
+        encode(event)
+    assert str(info.value) == (
+        "cannot encode Measured 'm-1': Measured.value: NaN/Infinity cannot be "
+        "stored in JSON (got nan); use a finite float, or None in an optional field"
+    )
+
+
+def test_infinity_inside_a_dict_is_refused_with_its_key() -> None:
+    """An infinite float inside a dict field is named down to its key."""
+    event = Measured(sensor="s", value=1.0, readings={"a": 1.0, "b": float("inf")})
+    with pytest.raises(SerializationError, match=r"Measured\.readings\['b'\]: NaN"):
+        encode(event)
+
+
+def test_value_of_another_type_is_refused_with_the_expected_type() -> None:
+    """A str field given an int names the field and what reading it back expects."""
+    event = Measured(sensor=123, value=1.0)  # type: ignore[arg-type]
+    with pytest.raises(
+        SerializationError,
+        match=r"Measured\.sensor: Expected `str`, got `int`.*got int 123\)",
+    ):
+        encode(event)
+
+
+def test_tuple_that_would_come_back_as_a_list_is_refused() -> None:
+    """A tuple in a field typed Any would read back as a list, so it is refused."""
+    with pytest.raises(
+        SerializationError,
+        match=r"Unencodable\.payload: tuple \(1, 2\) reads back as list \[1, 2\]",
+    ):
+        encode(Unencodable(payload=(1, 2)))
+
+
+async def test_store_refuses_a_batch_holding_an_unreadable_event() -> None:
+    """An append with one event that cannot be read back stores none of them."""
+    good = Measured(sensor="s", value=1.0)
+    bad = Measured(sensor="s", value=float("-inf"))
+    store = await open_store("memory://")
+    try:
+        with pytest.raises(SerializationError, match=r"Measured\.value"):
+            await store.append("codec-batch", [good, bad])
+        assert await store.stream_version("codec-batch") == 0
+    finally:
+        await store.close()
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def test_deeply_nested_payload_is_a_serialization_error() -> None:
+    """A stored payload nested 10,000 levels deep raises SerializationError."""
+    deep = b'{"id":"d","payload":' + _nested(10_000) + b"}"
+    for read in (decode_payload, decode_state):
+        with pytest.raises(SerializationError, match="nested deeper"):
+            read(deep)
+    with pytest.raises(SerializationError, match="'d' is nested deeper"):
+        decode_fields("d", "test.codec.unencodable", 1, deep)
+    with pytest.raises(SerializationError, match="nested deeper"):
+        decode(EncodedMessage("d", "test.codec.unencodable", 1, deep))
+
+
+def test_deeply_nested_field_is_refused() -> None:
+    """A field value nested 10,000 levels deep is refused, naming the field."""
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(SerializationError, match=r"Unencodable\.payload: nested"):
+        encode(Unencodable(payload=deep))
+
+
+def test_class_msgspec_cannot_decode_is_refused_when_encoding() -> None:
+    """A class whose fields cannot be decoded fails at encode, not forever after."""
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Either(Event, type="test.codec.either"):
+        value: Line | Renamed
+
+    with pytest.raises(
+        SerializationError, match=r"Either cannot be decoded: Type unions"
+    ):
+        encode(Either(value=Line(sku="a", quantity=1)))
+    with pytest.raises(
+        SerializationError, match=r"Either cannot be decoded: Type unions"
+    ):
+        decode_fields("e", "test.codec.either", 1, b"{}")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_state_refuses_nan_naming_the_key(value: float) -> None:
+    """Snapshot state with NaN or Infinity is refused, naming the key's path."""
+    with pytest.raises(
+        SerializationError, match=r"state\['history'\]\[1\]\['x'\]: NaN/Infinity"
+    ):
+        encode_state({"balance": 1, "history": [{"x": 1.0}, {"x": value}]})
+
+
+def test_state_keeps_none_and_names_the_key_of_other_errors() -> None:
+    """None stays null in state; an unencodable or too deep value names its key."""
+    assert decode_state(encode_state({"owner": None})) == {"owner": None}
+    with pytest.raises(SerializationError, match=r"state\['x'\]: Encoding objects"):
+        encode_state({"ok": 1, "x": object()})
+    with pytest.raises(SerializationError, match=r"state: Encoding objects"):
+        encode_state(object())  # type: ignore[arg-type]
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(
+        SerializationError, match=r"state\['deep'\]: nested deeper than the recursion"
+    ):
+        encode_state({"ok": 1, "deep": deep})
+
+
+def test_none_in_a_float_dict_names_the_dict() -> None:
+    """None where a dict of floats expects a float names the dict field."""
+    event = Measured(sensor="s", value=1.0, readings={"a": None})  # type: ignore[dict-item]
+    with pytest.raises(
+        SerializationError, match=r"Measured\.readings\[\.\.\.\]: Expected `float`"
+    ):
+        encode(event)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Indexed(Event, type="test.codec.indexed"):
+    by_number: dict[int, str]
+    text: str = ""
+
+
+def test_wrong_key_type_is_named() -> None:
+    """A str key in a dict typed with int keys is refused as a key of that field."""
+    event = Indexed(by_number={"one": "a"})  # type: ignore[dict-item]
+    with pytest.raises(
+        SerializationError,
+        match=r"Indexed\.by_number: a key would not read back: Expected `int`",
+    ):
+        encode(event)
+
+
+def test_text_that_looks_like_a_naive_datetime_is_stored() -> None:
+    """A str holding a datetime without offset is text, not a naive datetime."""
+    event = Indexed(by_number={1: "2026-01-02T03:04:05"}, text="2026-01-02T03:04:05")
+    assert decode(encode(event)) == event
+
+
+def test_lone_surrogate_is_refused_naming_the_field() -> None:
+    """A str JSON cannot encode (a lone surrogate) names the field and the fix."""
+    with pytest.raises(SerializationError, match=r"Indexed\.text: .*lone surrogates"):
+        encode(Indexed(by_number={}, text="\ud800"))
+
+
+class Tagged(msgspec.Struct, frozen=True, rename="camel"):
+    long_name: int
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WithStruct(Event, type="test.codec.with-struct"):
+    tagged: Tagged
+
+
+def test_struct_fields_are_checked_under_their_stored_names() -> None:
+    """A msgspec Struct round-trips; a wrong value is named by its stored path."""
+    event = WithStruct(tagged=Tagged(long_name=1, at=datetime(2026, 1, 1, tzinfo=UTC)))
+    assert decode(encode(event)) == event
+    with pytest.raises(
+        SerializationError, match=r"WithStruct\.tagged\.longName: Expected `int`"
+    ):
+        encode(WithStruct(tagged=Tagged(long_name="x")))  # type: ignore[arg-type]
+    naive = Tagged(long_name=1, at=datetime(2026, 1, 1))  # noqa: DTZ001 -- the point
+    with pytest.raises(SerializationError, match=r"WithStruct\.tagged\.at: .*timezone"):
+        encode(WithStruct(tagged=naive))
+
+
+def test_class_whose_hints_cannot_be_read_is_checked_in_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without readable type hints a class loses the fast path, not the check."""
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Opaque(Event, type="test.codec.opaque"):
+        amount: int
+
+    def unreadable(*args: object, **kwargs: object) -> dict[str, Any]:
+        raise NameError(args)
+
+    monkeypatch.setattr("typing.get_type_hints", unreadable)
+    event = Opaque(amount=1)
+    assert decode(encode(event)) == event
+    with pytest.raises(SerializationError, match=r"Opaque\.amount: Expected `int`"):
+        encode(Opaque(amount=1.5))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Loose(Event, type="test.codec.loose"):
+    data: dict[str, Any]
+    items: list[Any] = field(default_factory=list)
+    pair: tuple[int, Any] = (0, None)
+
+
+def test_json_values_in_loosely_typed_containers_read_back() -> None:
+    """dict[str, Any] and list[Any] keep JSON values; a tuple in them is refused."""
+    event = Loose(data={"a": [1, 2.5, None, {"b": "c"}]}, items=[True, "x"])
+    assert decode(encode(event)) == event
+    with pytest.raises(SerializationError, match=r"Loose\.data\['a'\]: tuple"):
+        encode(Loose(data={"a": (1, 2)}))
+    with pytest.raises(SerializationError, match=r"Loose\.items\[0\]: tuple"):
+        encode(Loose(data={}, items=[(1, 2)]))
+    with pytest.raises(SerializationError, match=r"Loose\.pair\[1\]: tuple"):
+        encode(Loose(data={}, pair=(1, (2,))))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Node:
+    name: str
+    children: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Planted(Event, type="test.codec.planted"):
+    tree: Node
+
+
+def test_recursive_dataclasses_read_back_equal() -> None:
+    """A recursive dataclass field reads back equal; a wrong leaf is named."""
+    event = Planted(tree=Node(name="a", children=(Node(name="b"), Node(name="c"))))
+    assert decode(encode(event)) == event
+    bad = Node(name="a", children=(Node(name="b", children=[Node(name="c")]),))  # type: ignore[arg-type]
+    with pytest.raises(
+        SerializationError, match=r"Planted\.tree\.children\[0\]\.children: list"
+    ):
+        encode(Planted(tree=bad))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Normalised(Event, type="test.codec.normalised"):
+    cents: int
+
+    def __post_init__(self) -> None:
+        # Runs again when decoding: not idempotent, so it never reads back equal.
+        object.__setattr__(self, "cents", self.cents * 100)
+
+
+def test_post_init_that_changes_values_again_is_refused() -> None:
+    """A __post_init__ that changes a decoded value again is caught, not trusted."""
+    with pytest.raises(SerializationError, match=r"Normalised\.cents: int 100 reads"):
+        encode(Normalised(cents=1))
+
+
+def test_an_upcaster_returning_no_json_raises_serialization_error() -> None:
+    """An upcaster whose output JSON cannot hold fails with the type named."""
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Moved(Event, type="test.codec.moved-upcast", version=2):
+        to: str
+
+    @upcaster("test.codec.moved-upcast", from_version=1)
+    def _bad(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "to": object()}
+
+    stored = encode(Moved(to="x"))._replace(schema_version=1)
+    with pytest.raises(SerializationError, match="test.codec.moved-upcast"):
+        decode(stored)
+
+
+def test_an_upcaster_returning_no_dict_raises_serialization_error() -> None:
+    """An upcaster must return the payload dict of the next version."""
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Parked(Event, type="test.codec.parked-upcast", version=2):
+        spot: str
+
+    @upcaster("test.codec.parked-upcast", from_version=1)
+    def _bad(data: dict[str, Any]) -> dict[str, Any]:
+        return [data]  # type: ignore[return-value]  # the wrong shape is the point
+
+    stored = encode(Parked(spot="x"))._replace(schema_version=1)
+    with pytest.raises(SerializationError, match="not the payload dict"):
+        decode(stored)
