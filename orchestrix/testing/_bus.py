@@ -11,18 +11,21 @@ before `publish` returns and for a durable bus whose workers run later.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from orchestrix.errors import (
     HandlerRegistrationError,
+    InvalidArgumentError,
     NoHandlerError,
     ResourceClosedError,
     SerializationError,
 )
 from orchestrix.messages import Event, Message
 from orchestrix.testing._support import (
+    WAIT_TIMEOUT,
     ContractCommand,
     ContractEvent,
     OpaqueEvent,
@@ -194,3 +197,157 @@ class MessageBusContract:
             bus.subscribe(OtherContractEvent, _recorder([]))
         with pytest.raises(ResourceClosedError):
             await bus.start()
+
+    @pytest.mark.parametrize(
+        ("message_type", "handler", "group", "problem"),
+        [
+            ("ContractEvent", None, None, "Message subclass"),
+            (dict, None, None, "Message subclass"),
+            (ContractEvent(number=1), None, None, "Message subclass"),
+            (ContractEvent, "not callable", None, "callable"),
+            (ContractEvent, None, "", "group"),
+            (ContractEvent, None, "   ", "group"),
+            (ContractEvent, None, " padded", "group"),
+            (ContractEvent, None, 7, "group"),
+            (ContractEvent, None, "nul\x00inside", "group"),
+            (ContractEvent, None, "lone \ud800 surrogate", "group"),
+        ],
+        ids=[
+            "type-as-text",
+            "type-not-a-message",
+            "type-an-instance",
+            "handler-not-callable",
+            "group-empty",
+            "group-whitespace",
+            "group-padded",
+            "group-not-a-str",
+            "group-nul",
+            "group-surrogate",
+        ],
+    )
+    async def test_subscribe_rejects_bad_arguments(
+        self, bus: MessageBus, message_type: Any, handler: Any, group: Any, problem: str
+    ) -> None:
+        """A bad type, handler or group raises `InvalidArgumentError` naming it.
+
+        The refused subscription leaves the bus usable: it still subscribes,
+        starts and delivers afterwards.
+        """
+        with pytest.raises(InvalidArgumentError, match=problem):
+            bus.subscribe(message_type, handler or _recorder([]), group=group)
+        received: list[Message] = []
+        bus.subscribe(ContractCommand, _recorder(received))
+        await bus.start()
+        command = ContractCommand(number=1)
+        await bus.publish(command)
+        await wait_until(lambda: bool(received), "the command handler ran")
+
+    async def test_group_names_up_to_255_characters(self, bus: MessageBus) -> None:
+        """A group of 255 characters of any Unicode works; 256 raise.
+
+        Every backend stores group names, so the limit is the one every backend
+        can keep (the same as for stream ids).
+        """
+        with pytest.raises(InvalidArgumentError, match="group"):
+            bus.subscribe(ContractEvent, _recorder([]), group="g" * 256)
+        received: list[Message] = []
+        longest = "g\u00e9 \U0001f600:{x}/" * 28 + "\U0001f600" * 3
+        assert len(longest) == 255
+        bus.subscribe(ContractEvent, _recorder(received), group=longest)
+        await bus.start()
+        event = ContractEvent(number=1)
+        await bus.publish(event)
+        await wait_until(lambda: bool(received), "the handler of the long group ran")
+        assert received == [event]
+
+    @pytest.mark.parametrize(
+        "message",
+        [{"type": "x"}, None, ContractEvent],
+        ids=["dict", "none", "a-class"],
+    )
+    async def test_publish_rejects_non_messages(
+        self, bus: MessageBus, message: Any
+    ) -> None:
+        """Publishing anything but a Message instance raises `InvalidArgumentError`."""
+        bus.subscribe(ContractEvent, _recorder([]))
+        await bus.start()
+        with pytest.raises(InvalidArgumentError, match="Message"):
+            await bus.publish(message)
+
+    async def test_close_waits_for_running_handlers(self, bus: MessageBus) -> None:
+        """``close`` returns only after a handler that is running has finished.
+
+        On the in-memory bus the handler runs inside another task's
+        ``publish``; on a durable bus, in the bus's own worker.
+        """
+        started = asyncio.Event()
+        finished: list[str] = []
+
+        async def handler(message: Message) -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+            finished.append(message.id)
+
+        bus.subscribe(ContractEvent, handler, group="graceful")
+        await bus.start()
+        event = ContractEvent(number=1)
+        publishing = asyncio.ensure_future(bus.publish(event))
+        try:
+            async with asyncio.timeout(WAIT_TIMEOUT):
+                await started.wait()
+            await bus.close()
+            assert finished == [event.id]
+        finally:
+            await publishing
+
+    async def test_second_close_waits_for_the_first(self, bus: MessageBus) -> None:
+        """A ``close`` called while another is in progress returns once it is done.
+
+        So every caller of ``close`` can rely on the handlers having finished
+        when it returns, whichever call did the work.
+        """
+        started = asyncio.Event()
+        finished: list[str] = []
+
+        async def handler(message: Message) -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+            finished.append(message.id)
+
+        bus.subscribe(ContractEvent, handler, group="graceful")
+        await bus.start()
+        event = ContractEvent(number=1)
+        publishing = asyncio.ensure_future(bus.publish(event))
+        try:
+            async with asyncio.timeout(WAIT_TIMEOUT):
+                await started.wait()
+            first = asyncio.ensure_future(bus.close())
+            await asyncio.sleep(0)
+            await bus.close()
+            assert finished == [event.id]
+            await first
+        finally:
+            await publishing
+
+    async def test_a_handler_can_close_its_own_bus(self, bus: MessageBus) -> None:
+        """A handler may close its own bus; ``close`` does not wait for that handler.
+
+        Only the other running handlers are waited for, so the call returns
+        instead of waiting on itself; publishing afterwards raises.
+        """
+        closed = asyncio.Event()
+
+        async def closing(_message: Message) -> None:
+            await bus.close()
+            closed.set()
+
+        bus.subscribe(ContractEvent, closing, group="closer")
+        await bus.start()
+        publishing = asyncio.ensure_future(bus.publish(ContractEvent(number=1)))
+        try:
+            async with asyncio.timeout(WAIT_TIMEOUT):
+                await closed.wait()
+        finally:
+            await publishing
+        with pytest.raises(ResourceClosedError):
+            await bus.publish(ContractEvent(number=2))

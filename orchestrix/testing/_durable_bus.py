@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import pytest
 
-from orchestrix.errors import ConfigurationError
+from orchestrix.errors import ConfigurationError, InvalidArgumentError
 from orchestrix.testing._support import (
     ContractCommand,
     ContractEvent,
+    OtherContractEvent,
     poll_until,
     wait_until,
 )
@@ -54,15 +55,18 @@ PATIENT: _Options = {
 
 
 class BusFactory(Protocol):
-    """The ``bus_factory`` fixture: makes unstarted buses sharing one storage."""
+    """The ``bus_factory`` fixture: makes unstarted buses sharing one storage.
+
+    Each option is a number or its text as a URL query would give it.
+    """
 
     def __call__(
         self,
         *,
-        visibility_timeout: float = ...,
-        max_attempts: int = ...,
-        poll_interval: float = ...,
-        concurrency: int = ...,
+        visibility_timeout: float | str = ...,
+        max_attempts: int | str = ...,
+        poll_interval: float | str = ...,
+        concurrency: int | str = ...,
     ) -> Awaitable[DurableMessageBus]:
         """Return a new, unstarted bus on the shared storage with these options."""
         ...
@@ -81,7 +85,8 @@ class DurableMessageBusContract:
 
     The fixture yields an async callable taking the bus options as keywords
     (``visibility_timeout``, ``max_attempts``, ``poll_interval``,
-    ``concurrency``) and returning a new, unstarted bus. Every bus it makes
+    ``concurrency``; numbers, or their text as in a URL) and returning a new,
+    unstarted bus. Every bus it makes
     shares one storage, isolated from other tests; the fixture closes them all
     afterwards (closing twice is harmless).
     """
@@ -118,8 +123,7 @@ class DurableMessageBusContract:
         assert attempts[:2] == [event.id, event.id]
         assert await bus.dead_letters(group="flaky") == []
         assert any(
-            record.exc_info is not None
-            and isinstance(record.exc_info[1], RuntimeError)
+            record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
             for record in caplog.records
         ), "the handler failure was not logged with its exception"
 
@@ -316,47 +320,190 @@ class DurableMessageBusContract:
         finally:
             release.set()
 
-    async def test_close_waits_for_running_handlers(
-        self, bus_factory: BusFactory
-    ) -> None:
-        """``close`` lets a running handler finish before it returns."""
-        started = asyncio.Event()
-        finished: list[str] = []
-
-        async def handler(message: Message) -> None:
-            started.set()
-            await asyncio.sleep(0.2)
-            finished.append(message.id)
-
-        bus = await bus_factory(**PATIENT)
-        bus.subscribe(ContractEvent, handler, group="graceful")
-        await bus.start()
-        event = ContractEvent(number=1)
-        await bus.publish(event)
-        async with asyncio.timeout(10):
-            await started.wait()
-        await bus.close()
-        assert finished == [event.id]
-
     @pytest.mark.parametrize(
         ("option", "value"),
         [
             ("visibility_timeout", 0),
             ("visibility_timeout", -1.0),
+            ("visibility_timeout", float("inf")),
+            ("visibility_timeout", float("nan")),
+            ("visibility_timeout", "nan"),
+            ("visibility_timeout", 10**9),
             ("max_attempts", 0),
+            ("max_attempts", 1.5),
+            ("max_attempts", True),
+            ("max_attempts", "two"),
+            ("max_attempts", "1_0"),
+            ("max_attempts", 10**7),
             ("poll_interval", 0),
+            ("poll_interval", "0.0001"),
             ("concurrency", 0),
+            ("concurrency", "1.5"),
+            ("concurrency", 10**6),
         ],
     )
     async def test_invalid_options(
-        self, bus_factory: BusFactory, option: str, value: float
+        self, bus_factory: BusFactory, option: str, value: object
     ) -> None:
-        """A bad option raises `ConfigurationError` naming it."""
-        options: dict[str, float] = {option: value}
+        """A bad option raises `ConfigurationError` naming it, whatever the backend.
+
+        Numbers and their URL text go through the same checks (same types,
+        ranges and message), so the message is pinned too.
+        """
+        options: dict[str, Any] = {option: value}
 
         async def open_and_start() -> None:
-            bus = await bus_factory(**options)  # type: ignore[arg-type]  # keys vary per case
+            bus = await bus_factory(**options)
             await bus.start()
 
-        with pytest.raises(ConfigurationError, match=option):
+        with pytest.raises(ConfigurationError, match=f"^bus option '{option}' must"):
             await open_and_start()
+
+    async def test_options_given_as_text(self, bus_factory: BusFactory) -> None:
+        """Options given as URL text work as the numbers they spell."""
+        calls: list[str] = []
+
+        async def failing(message: Message) -> None:
+            calls.append(message.id)
+            msg = "always fails"
+            raise RuntimeError(msg)
+
+        bus = await bus_factory(
+            visibility_timeout="0.5",
+            max_attempts="1",
+            poll_interval="0.05",
+            concurrency="2",
+        )
+        bus.subscribe(ContractEvent, failing, group="text")
+        await bus.start()
+        event = ContractEvent(number=1)
+        await bus.publish(event)
+        (letter,) = await poll_until(
+            lambda: bus.dead_letters(group="text"), bool, "a dead letter"
+        )
+        assert (letter.message_id, letter.attempts) == (event.id, 1)
+        assert calls == [event.id]
+
+    async def test_delivery_without_a_local_handler_is_not_an_attempt(
+        self, bus_factory: BusFactory
+    ) -> None:
+        """A consumer never fails a delivery that no handler of its group takes.
+
+        In a rolling deploy, a new process adds a handler for a new type to an
+        existing group while old processes of the group still run: the old
+        ones must leave such a message to a consumer that handles it, without
+        counting an attempt, rather than dead-letter it.
+        """
+        newer: list[str] = []
+        older: list[str] = []
+        # The new version registers the group for both types, then stops.
+        registering = await bus_factory(**FAST)
+        registering.subscribe(ContractEvent, _recorder(newer), group="rolling")
+        registering.subscribe(OtherContractEvent, _recorder(newer), group="rolling")
+        await registering.start()
+        await registering.close()
+        # An old process of the group, which only knows ContractEvent, runs
+        # alone; with max_attempts=1 a single counted attempt would kill it.
+        old = await bus_factory(
+            visibility_timeout=0.5, max_attempts=1, poll_interval=0.05
+        )
+        old.subscribe(ContractEvent, _recorder(older), group="rolling")
+        await old.start()
+        unknown_to_old = OtherContractEvent(number=1)
+        await old.publish(unknown_to_old)
+        marker = ContractEvent(number=2)
+        await old.publish(marker)
+        await wait_until(lambda: marker.id in older, "the old process ran")
+        assert await old.dead_letters(group="rolling") == []
+        # A new process of the group then gets it, as its first attempt.
+        new = await bus_factory(
+            visibility_timeout=0.5, max_attempts=1, poll_interval=0.05
+        )
+        new.subscribe(ContractEvent, _recorder(newer), group="rolling")
+        new.subscribe(OtherContractEvent, _recorder(newer), group="rolling")
+        await new.start()
+        await wait_until(
+            lambda: unknown_to_old.id in newer, "the new process handled it"
+        )
+        assert older == [marker.id]
+        assert await new.dead_letters(group="rolling") == []
+
+    async def test_concurrent_starts_start_once(self, bus_factory: BusFactory) -> None:
+        """Two ``start`` calls at once start one set of consumers.
+
+        With ``concurrency=1`` one handler of the group runs at a time; after a
+        short pause the second message is still waiting.
+        """
+        release = asyncio.Event()
+        entered: list[str] = []
+
+        async def slow(message: Message) -> None:
+            entered.append(message.id)
+            await release.wait()
+
+        bus = await bus_factory(
+            visibility_timeout=10.0, max_attempts=3, poll_interval=0.05, concurrency=1
+        )
+        bus.subscribe(ContractEvent, slow, group="once")
+        await asyncio.gather(bus.start(), bus.start())
+        try:
+            for i in range(2):
+                await bus.publish(ContractEvent(number=i))
+            await wait_until(lambda: bool(entered), "a handler ran")
+            await asyncio.sleep(0.3)
+            assert len(entered) == 1
+        finally:
+            release.set()
+        await wait_until(lambda: len(entered) == 2, "the second message ran")
+
+    @pytest.mark.parametrize(
+        ("call", "problem"),
+        [
+            ({"limit": -1}, "limit"),
+            ({"limit": True}, "limit"),
+            ({"limit": 1.5}, "limit"),
+            ({"limit": None}, "limit"),
+            ({"group": ""}, "group"),
+            ({"group": "x" * 256}, "group"),
+            ({"group": 7}, "group"),
+            ({"message_id": ""}, "message id"),
+            ({"message_id": 7}, "message id"),
+            ({"message_id": "a\x00b"}, "message id"),
+            ({"message_id": "m", "group": ""}, "group"),
+            ({"message_id": "m", "group": None}, "group"),
+        ],
+    )
+    async def test_dead_letter_arguments_are_checked(
+        self, bus_factory: BusFactory, call: dict[str, Any], problem: str
+    ) -> None:
+        """Bad arguments to ``dead_letters`` or ``replay_dead_letter`` raise.
+
+        `InvalidArgumentError` names the argument, before the backend is asked.
+        """
+        bus = await bus_factory(**PATIENT)
+        arguments = {"group": "g", **call}
+        if "message_id" in call:
+            message_id = arguments.pop("message_id")
+            with pytest.raises(InvalidArgumentError, match=problem):
+                await bus.replay_dead_letter(message_id, **arguments)
+        else:
+            with pytest.raises(InvalidArgumentError, match=problem):
+                await bus.dead_letters(**call)
+
+    async def test_dead_letter_limits(self, bus_factory: BusFactory) -> None:
+        """``limit=0`` lists nothing; a limit beyond 64 bits lists everything."""
+
+        async def failing(message: Message) -> None:
+            msg = f"always fails: {message.id}"
+            raise RuntimeError(msg)
+
+        bus = await bus_factory(
+            visibility_timeout=0.5, max_attempts=1, poll_interval=0.05
+        )
+        bus.subscribe(ContractEvent, failing, group="limits")
+        await bus.start()
+        await bus.publish(ContractEvent(number=1))
+        await poll_until(bus.dead_letters, bool, "a dead letter")
+        assert await bus.dead_letters(limit=0) == []
+        assert len(await bus.dead_letters(group="limits", limit=2**70)) == 1
+        assert await bus.replay_dead_letter("unknown", group="g" * 255) is False

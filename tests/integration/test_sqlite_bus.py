@@ -165,18 +165,68 @@ async def test_delivery_of_a_dead_consumer_is_dead_lettered_at_claim(
         await bus.close()
 
 
-@pytest.mark.parametrize(
-    ("type_name", "needle"),
-    [
-        ("tests.sqlite.bus.nobody-knows", "UnknownMessageType"),
-        (Pinged.type_name(), "no handler of group 'g' in this process"),
-    ],
-)
-async def test_undeliverable_messages_are_dead_lettered(
-    tmp_path: Path, type_name: str, needle: str
-) -> None:
-    """An undecodable message, or one no local handler of its group takes, fails."""
+def _delivery(path: Path) -> tuple[float, int, str | None, int]:
+    """Return the one delivery's available_at, attempts, lease and dead flag."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        row: tuple[float, int, str | None, int] = raw.execute(
+            "SELECT available_at, attempts, lease, dead FROM orchestrix_bus_deliveries"
+        ).fetchone()
+        return row
+
+
+async def test_claims_skip_types_no_local_handler_takes(tmp_path: Path) -> None:
+    """A delivery whose type names no local handler takes is left untouched."""
     path = tmp_path / "bus.db"
+    bus = await SQLiteMessageBus.open(path)
+    try:
+        _enqueue(path, Pinged.type_name(), "g")
+        with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+            raw.execute(
+                "UPDATE orchestrix_bus_messages SET type_names = ? WHERE type = ?",
+                (f'["{Pinged.type_name()}", "orchestrix.Event"]', Pinged.type_name()),
+            )
+            assert _claim(raw, "g", 10, 30.0, 1, names='["tests.other"]') == []
+            assert _delivery(path) == (0, 0, None, 0)
+            [claimed] = _claim(raw, "g", 10, 30.0, 1, names='["orchestrix.Event"]')
+            assert claimed[2] == 1
+    finally:
+        await bus.close()
+
+
+async def test_unhandled_message_without_type_names_is_released(
+    tmp_path: Path,
+) -> None:
+    """A legacy delivery no local handler takes returns uncounted (ADR 0033).
+
+    Messages stored before the type names were kept are claimed by any
+    consumer of the group; one that finds no handler for it releases it.
+    """
+    path = tmp_path / "bus.db"
+
+    @dataclass(frozen=True, kw_only=True, slots=True)
+    class Other(Event, type="tests.sqlite.bus.other-released"):
+        pass
+
+    async def ignore(event: Other) -> None:
+        raise AssertionError(event)
+
+    bus = await SQLiteMessageBus.open(path, max_attempts=1, poll_interval=0.05)
+    try:
+        bus.subscribe(Other, ignore, group="g")
+        await bus.start()
+        _enqueue(path, Pinged.type_name(), "g")
+        await _wait(lambda: _delivery(path)[0] > 0, "the claim and its release")
+        _, attempts, lease, dead = _delivery(path)
+        assert (attempts, lease, dead) == (0, None, 0)
+        assert await bus.dead_letters() == []
+    finally:
+        await bus.close()
+
+
+async def test_undecodable_messages_are_dead_lettered(tmp_path: Path) -> None:
+    """A message of a type this process does not know fails, then is dead."""
+    path = tmp_path / "bus.db"
+    type_name, needle = "tests.sqlite.bus.nobody-knows", "UnknownMessageType"
 
     @dataclass(frozen=True, kw_only=True, slots=True)
     class Other(Event, type="tests.sqlite.bus.other"):

@@ -2,10 +2,12 @@
 
 A published message is stored once in ``bus_messages`` with one row per
 registered consumer group in ``bus_deliveries``. Consumers claim a delivery
-with ``FOR UPDATE SKIP LOCKED``, which also leases it for the visibility
-timeout (committed at once, so no lock is held while the handler runs), and
-delete it once every local handler of the group has returned. LISTEN/NOTIFY
-wakes idle consumers; a fallback poll covers leases that expire.
+of a type their group's local handlers take with ``FOR UPDATE SKIP LOCKED``,
+which also leases it for the visibility timeout (committed at once, so no
+lock is held while the handler runs), and delete it once every local handler
+of the group has returned. LISTEN/NOTIFY wakes idle consumers; a fallback
+poll covers leases that expire. Checks, subscriptions and options are the
+shared front end's (ADR 0033).
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, final
 
-from orchestrix._utils import AsyncResource, default_group, message_type_names
+from orchestrix._utils import message_type_names
+from orchestrix.backends._front_bus import (
+    BUS_OPTIONS,
+    BusOptions,
+    FrontDurableMessageBus,
+    drain,
+    parse_bus_options,
+    split_bus_options,
+)
 from orchestrix.backends.postgres._connection import (
     PostgresOptions,
     import_asyncpg,
@@ -26,12 +35,8 @@ from orchestrix.backends.postgres._connection import (
 )
 from orchestrix.backends.postgres._schema import open_migrated_pool
 from orchestrix.codec import EncodedMessage, decode, encode
-from orchestrix.errors import (
-    HandlerRegistrationError,
-    NoHandlerError,
-)
+from orchestrix.errors import NoHandlerError
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DurableMessageBus
 from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
@@ -40,11 +45,10 @@ if TYPE_CHECKING:
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
 
-    from orchestrix.protocols import Handler
+    from orchestrix.backends._front_bus import Subscription
 
 __all__ = ["PostgresMessageBus"]
 
-M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 _logger: Final = logging.getLogger("orchestrix.postgres.bus")
 _CLOSE_TIMEOUT: Final = 10.0
@@ -56,15 +60,8 @@ _ASYNC_COMMIT: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Subscription:
-    message_type: type[Message]
-    handler: Handler[Any]
-    group: str
-
-
 @final
-class PostgresMessageBus(AsyncResource, DurableMessageBus):
+class PostgresMessageBus(FrontDurableMessageBus):
     """`DurableMessageBus` on PostgreSQL: at-least-once, competing consumers.
 
     Create it with `open` (or `orchestrix.open_bus`); options come from the
@@ -72,14 +69,27 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
     *max_attempts*, *poll_interval* and *concurrency* (see the bus how-to).
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], options: PostgresOptions) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        options: PostgresOptions,
+        bus_options: BusOptions | None = None,
+    ) -> None:
+        """Wrap an open pool; use `PostgresMessageBus.open` instead.
+
+        Without *bus_options*, the bus options are those of *options*.
+        """
+        if bus_options is None:
+            bus_options = parse_bus_options(
+                {name: getattr(options, name) for name in BUS_OPTIONS}
+            )
+        super().__init__(bus_options)
         s = quote_ident(options.schema)
         self._pool = pool
         self._options = options
         self._channel = f"orchestrix.{options.schema}"
-        self._subscriptions: list[_Subscription] = []
-        self._started = False
         self._stopping = False
+        self._delivered: dict[type[Message], list[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
         self._stopped = asyncio.Event()
@@ -114,6 +124,11 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             "WHERE d.id = $1"
         )
         self._retry_sql = f"UPDATE {s}.bus_deliveries SET last_error = $2 WHERE id = $1"
+        # Not an attempt: the count goes back, the lease stays, so another
+        # consumer of the group gets the delivery when it ends.
+        self._release_sql = (
+            f"UPDATE {s}.bus_deliveries SET attempts = attempts - 1 WHERE id = $1"
+        )
         self._bury_sql = (
             f"WITH d AS (DELETE FROM {s}.bus_deliveries WHERE id = $1 "
             "RETURNING message_id, group_name) "
@@ -144,15 +159,20 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
         """Connect to *url*, create or migrate the schema, and return a bus.
 
         The bus is not started: subscribe handlers, then ``await bus.start()``.
+        Keyword options win over the URL's; the four bus options, as numbers
+        or URL text, are checked as on every durable bus (ADR 0033).
 
         Raises:
             ConfigurationError: A bad URL or option.
             BackendUnavailable: The server cannot be reached.
             SchemaVersionError: The schema is newer than this code.
         """
-        settings = parse_url(url, **options)
+        rest, given = split_bus_options(url)
+        given.update({k: options.pop(k) for k in BUS_OPTIONS if k in options})
+        bus_options = parse_bus_options(given)
+        settings = parse_url(rest, **options)
         pool = await open_migrated_pool(settings)
-        return cls(pool, settings)
+        return cls(pool, settings, bus_options)
 
     def __repr__(self) -> str:
         return (
@@ -170,50 +190,13 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             self._pool, f"{what} ({self._options.redacted})", operation
         )
 
-    def subscribe(
-        self,
-        message_type: type[M],
-        handler: Handler[M],
-        *,
-        group: str | None = None,
-    ) -> None:
-        """Call *handler* for every message of *message_type* (see `MessageBus`)."""
-        self._check_open()
-        candidate: object = message_type
-        if not (isinstance(candidate, type) and issubclass(candidate, Message)):
-            msg = f"can only subscribe to Message classes, got {message_type!r}"
-            raise HandlerRegistrationError(msg)
-        if self._started:
-            msg = (
-                f"cannot subscribe {default_group(handler)} to "
-                f"{message_type.__message_type__!r}: the bus is already started; "
-                f"subscribe every handler before start()"
-            )
-            raise HandlerRegistrationError(msg)
-        if issubclass(message_type, Command) and any(
-            sub.message_type is message_type for sub in self._subscriptions
-        ):
-            msg = (
-                f"command {message_type.__message_type__!r} already has a handler; "
-                f"a command type has exactly one handler per process"
-            )
-            raise HandlerRegistrationError(msg)
-        chosen = default_group(handler) if group is None else group
-        if not isinstance(chosen, str) or not chosen:
-            msg = f"group must be a non-empty str, got {group!r}"
-            raise HandlerRegistrationError(msg)
-        self._subscriptions.append(_Subscription(message_type, handler, chosen))
-
-    async def publish(self, message: Message) -> None:
-        """Store *message* and one delivery per registered group, atomically.
-
-        Raises:
-            NoHandlerError: *message* is a command no group subscribes to.
-            SerializationError: *message* cannot be encoded.
-        """
-        self._check_open()
+    async def _publish(self, message: Message) -> None:
+        # Stores the message and one delivery per registered group, atomically.
         record = encode(message)
-        names = list(message_type_names(type(message)))
+        cls = type(message)
+        names = self._delivered.get(cls)
+        if names is None:
+            names = self._delivered[cls] = list(message_type_names(cls))
         made = await self._run(
             f"publish {record.type!r} message {record.id!r}",
             lambda c: c.fetchval(
@@ -235,18 +218,9 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             )
             raise NoHandlerError(msg)
 
-    async def start(self) -> None:
-        """Register this process's subscriptions durably and start consuming."""
-        self._check_open()
-        if self._started:
-            return
-        groups = sorted({sub.group for sub in self._subscriptions})
-        pairs = sorted(
-            {
-                (sub.group, sub.message_type.__message_type__)
-                for sub in self._subscriptions
-            }
-        )
+    async def _start(self) -> None:
+        # Registers this process's subscriptions durably, then consumes.
+        pairs = sorted({(s.group, s.type_name) for s in self._subscriptions})
         if pairs:
             await self._run(
                 "register subscriptions",
@@ -254,12 +228,12 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                     self._register_sql, [g for g, _ in pairs], [t for _, t in pairs]
                 ),
             )
-        self._started = True
+        groups = self._subscriptions.groups()
         if not groups:
             return
         for group in groups:
             self._wakeups[group] = asyncio.Event()
-            for _ in range(self._options.concurrency):
+            for _ in range(self._bus_options.concurrency):
                 self._spawn(self._consume(group))
         await self._listen()
         self._spawn(self._supervise())
@@ -291,7 +265,7 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                 "cannot LISTEN for bus wake-ups on %s (%s); polling every %ss",
                 self._options.redacted,
                 type(exc).__name__,
-                self._options.poll_interval,
+                self._bus_options.poll_interval,
             )
             return
         self._listener = listener
@@ -304,7 +278,7 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             # waits out a whole supervision interval.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._stopped.wait(), min(self._options.poll_interval, 1.0)
+                    self._stopped.wait(), min(self._bus_options.poll_interval, 1.0)
                 )
             if self._stopped.is_set():
                 return
@@ -313,16 +287,17 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                 await self._listen()
 
     async def _consume(self, group: str) -> None:
-        wake = self._wakeups[group]
-        local = [sub for sub in self._subscriptions if sub.group == group]
-        names = sorted({sub.message_type.__message_type__ for sub in local})
+        wake, options = self._wakeups[group], self._bus_options
+        # Only deliveries of types a local handler of the group takes are
+        # claimed: another consumer's type is never an attempt here.
+        names = list(self._subscriptions.type_names(group))
         while not self._stopping:
             wake.clear()
             try:
                 row = await self._run(
                     f"claim a delivery for group {group!r}",
                     lambda c: c.fetchrow(
-                        self._claim_sql, group, names, self._options.visibility_timeout
+                        self._claim_sql, group, names, options.visibility_timeout
                     ),
                 )
                 if row is None:
@@ -330,32 +305,32 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                         "check pending deliveries",
                         lambda c: c.fetchval(self._due_sql, group),
                     )
-                    delay = self._options.poll_interval
+                    delay = options.poll_interval
                     if due is not None:
                         delay = min(delay, max(float(due), 0.01))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), delay)
                     continue
-                await self._deliver(group, local, row)
+                await self._deliver(group, row)
             except Exception:
                 _logger.exception("bus consumer for group %r failed; retrying", group)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self._options.poll_interval)
+                    await asyncio.wait_for(wake.wait(), options.poll_interval)
 
-    async def _deliver(
-        self, group: str, local: list[_Subscription], row: asyncpg.Record
-    ) -> None:
+    async def _deliver(self, group: str, row: asyncpg.Record) -> None:
         delivery, attempts, last_error = row[0], row[1], row[2]
         record = EncodedMessage(row[3], row[4], row[5], row[6])
-        if attempts > self._options.max_attempts:
+        options = self._bus_options
+        if attempts > options.max_attempts:
             # The last attempt's consumer died before acknowledging it.
             await self._bury(delivery, attempts - 1, last_error or _STALE)
             return
+        routes: tuple[Subscription, ...] = ()
         try:
             message = decode(record)
-            for sub in local:
-                if isinstance(message, sub.message_type):
-                    await sub.handler(message)
+            routes = self._subscriptions.group_routes(group, type(message))
+            for route in routes:
+                await route.handler(message)
         except Exception as exc:
             _logger.exception(
                 "handler of group %r failed on %r message %r (attempt %d of %d)",
@@ -363,10 +338,12 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                 record.type,
                 record.id,
                 attempts,
-                self._options.max_attempts,
+                options.max_attempts,
             )
             error = f"{type(exc).__qualname__}: {exc}"
-            if attempts >= self._options.max_attempts:
+            if self._released:
+                return
+            if attempts >= options.max_attempts:
                 await self._bury(delivery, attempts, error)
             else:
                 await self._run(
@@ -374,8 +351,17 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
                     lambda c: c.execute(self._retry_sql, delivery, error),
                 )
                 asyncio.get_running_loop().call_later(
-                    self._options.visibility_timeout, self._wake, group
+                    options.visibility_timeout, self._wake, group
                 )
+            return
+        if self._released:  # a handler closed its own bus: the lease will end
+            return
+        if not routes:
+            # Its stored type names matched, but this process's class of that
+            # type does not (another version): not an attempt here.
+            await self._run(
+                "release a delivery", lambda c: c.execute(self._release_sql, delivery)
+            )
             return
         await self._run(
             "acknowledge a delivery", lambda c: c.execute(self._ack_sql, delivery)
@@ -387,11 +373,7 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             lambda c: c.execute(self._bury_sql, delivery, attempts, error),
         )
 
-    async def dead_letters(
-        self, *, group: str | None = None, limit: int = 100
-    ) -> list[DeadLetter]:
-        """Return up to *limit* dead letters, oldest first (one group, or all)."""
-        self._check_open()
+    async def _dead_letters(self, group: str | None, limit: int) -> list[DeadLetter]:
         rows = await self._run(
             "list dead letters", lambda c: c.fetch(self._dead_sql, group, limit)
         )
@@ -407,9 +389,7 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
             for row in rows
         ]
 
-    async def replay_dead_letter(self, message_id: str, *, group: str) -> bool:
-        """Requeue a dead letter for *group* with fresh attempts; False if absent."""
-        self._check_open()
+    async def _replay_dead_letter(self, message_id: str, group: str) -> bool:
         count = await self._run(
             f"replay dead letter {message_id!r}",
             lambda c: c.fetchval(self._replay_sql, message_id, group, self._channel),
@@ -417,20 +397,13 @@ class PostgresMessageBus(AsyncResource, DurableMessageBus):
         self._wake(group)
         return bool(count)
 
-    async def close(self) -> None:
-        """Stop consuming, wait for running handlers (bounded), release connections."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         self._stopping = True
         self._stopped.set()
         self._wake()
-        tasks = set(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        # Consumers run their handlers; those still running after the close
+        # timeout are cancelled, and their deliveries return after the lease.
+        await drain(self._tasks, self._bus_options.close_timeout)
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(Exception):

@@ -146,9 +146,21 @@ return table.concat(out)
 
 #: KEYS: snapshot hash. ARGV: version, aggregate type, schema version, state.
 #: Returns 1 if stored, 0 if a newer snapshot is kept.
+#: Versions reach 2**63 - 1, beyond the integers a Lua number holds exactly
+#: (2**53), so they are compared as decimal strings (no sign, no leading
+#: zeros): by length, then in parts short enough to be exact numbers.
 SAVE_SNAPSHOT: Final = """#!lua
+local function older(a, b)
+  if #a ~= #b then return #a < #b end
+  if #a <= 15 then return tonumber(a) < tonumber(b) end
+  local cut = #a - 9
+  local high_a = tonumber(string.sub(a, 1, cut))
+  local high_b = tonumber(string.sub(b, 1, cut))
+  if high_a ~= high_b then return high_a < high_b end
+  return tonumber(string.sub(a, cut + 1)) < tonumber(string.sub(b, cut + 1))
+end
 local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
+if current and older(ARGV[1], current) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'a', ARGV[2], 'n', ARGV[3], 'd', ARGV[4])
 return 1
 """
@@ -156,7 +168,9 @@ return 1
 #: KEYS: idempotency marker of the message id.
 #: ARGV: group stream key prefix, type set key prefix, '1' for a command,
 #: idempotency window in ms, id, type, schema version, payload, then the
-#: encoded type names the message is delivered under.
+#: encoded type names the message is delivered under. Each queued entry holds
+#: those names, space-separated, in its field ``n``, so that a consumer can
+#: tell a type its group's local handlers take without decoding (ADR 0033).
 #: Returns the number of groups it was queued for, 0 for a republished id,
 #: -1 for a command no group handles (nothing is written then).
 PUBLISH: Final = """#!lua
@@ -171,9 +185,10 @@ for j = 9, #ARGV do
 end
 if ARGV[3] == '1' and #groups == 0 then return -1 end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[4]) then return 0 end
+local names = table.concat(ARGV, ' ', 9)
 for _, group in ipairs(groups) do
   redis.call('XADD', ARGV[1] .. group, '*', 'i', ARGV[5], 't', ARGV[6],
-    's', ARGV[7], 'p', ARGV[8])
+    's', ARGV[7], 'p', ARGV[8], 'n', names)
 end
 return #groups
 """
@@ -199,16 +214,20 @@ if not entry then
   redis.call('HDEL', KEYS[4], ARGV[2])
   return 0
 end
-local f = entry[2]
+local v = {}
+for k = 1, #entry[2], 2 do v[entry[2][k]] = entry[2][k + 1] end
 local err = ARGV[4]
 if err == '' then
   err = redis.call('HGET', KEYS[4], ARGV[2])
     or 'not acknowledged within the visibility timeout (the consumer died or hung)'
 end
 local now = redis.call('TIME')
-local id = redis.call('XADD', KEYS[2], '*', 'i', f[2], 't', f[4], 's', f[6],
-  'p', f[8], 'a', ARGV[3], 'e', err, 'f', now[1] .. string.format('%06d', now[2]))
-redis.call('HSET', KEYS[3], f[2], id)
+local fields = {'i', v.i, 't', v.t, 's', v.s, 'p', v.p, 'a', ARGV[3], 'e', err,
+  'f', now[1] .. string.format('%06d', now[2])}
+-- Entries queued before the type names were kept have no field n.
+if v.n then fields[#fields + 1] = 'n'; fields[#fields + 1] = v.n end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('HSET', KEYS[3], v.i, id)
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
@@ -223,8 +242,11 @@ if not id then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
 local entry = redis.call('XRANGE', KEYS[2], id, id)[1]
 if not entry then return 0 end
-local f = entry[2]
-redis.call('XADD', KEYS[1], '*', 'i', f[2], 't', f[4], 's', f[6], 'p', f[8])
+local v = {}
+for k = 1, #entry[2], 2 do v[entry[2][k]] = entry[2][k + 1] end
+local fields = {'i', v.i, 't', v.t, 's', v.s, 'p', v.p}
+if v.n then fields[#fields + 1] = 'n'; fields[#fields + 1] = v.n end
+redis.call('XADD', KEYS[1], '*', unpack(fields))
 redis.call('XDEL', KEYS[2], id)
 return 1
 """

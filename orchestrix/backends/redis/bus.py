@@ -10,7 +10,10 @@ batches: the acknowledgements of finished deliveries ride in the same round
 trip as the consumer's next read, or are sent at once while it waits,
 reclaimed by any consumer of the group (XAUTOCLAIM) after
 ``visibility_timeout``, and moved to the group's dead-letter stream after
-``max_attempts`` deliveries.
+``max_attempts`` deliveries. Every entry carries the type names its message is
+delivered under; a consumer whose group has no local handler for any of them
+leaves it pending with its delivery count put back, so another consumer of the
+group reclaims it after ``visibility_timeout`` (ADR 0033).
 """
 
 from __future__ import annotations
@@ -21,9 +24,15 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Self, final
 
-from orchestrix._utils import check_limit, default_group, message_type_names
+from orchestrix._utils import message_type_names
+from orchestrix.backends._front_bus import (
+    BUS_OPTIONS,
+    FrontDurableMessageBus,
+    drain,
+    parse_bus_options,
+)
 from orchestrix.backends.redis import _scripts as scripts
 from orchestrix.backends.redis._connection import (
     DEFAULT_PREFIX,
@@ -32,33 +41,23 @@ from orchestrix.backends.redis._connection import (
     decode_name,
     encode_name,
     float_option,
-    int_option,
 )
 from orchestrix.codec import EncodedMessage, decode, encode
-from orchestrix.errors import (
-    ConfigurationError,
-    HandlerRegistrationError,
-    InvalidArgumentError,
-    NoHandlerError,
-)
+from orchestrix.errors import ConfigurationError, NoHandlerError
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DurableMessageBus
 from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Iterable
 
-    from orchestrix.protocols import Handler
+    from orchestrix.backends._front_bus import Subscription
 
 __all__ = ["RedisMessageBus"]
-
-M = TypeVar("M", bound=Message)
 
 #: Name of the Redis consumer group inside every queue stream.
 CONSUMER_GROUP: Final = "orchestrix"
 _DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_CLOSE_WAIT_LIMIT: Final = 30.0
 _log = logging.getLogger("orchestrix.redis.bus")
 
 
@@ -70,24 +69,33 @@ class _Group:
         "cursor",
         "encoded",
         "errors",
-        "handlers",
         "inflight",
         "last_reclaim",
         "name",
+        "names",
         "queue",
         "reading",
+        "types",
     )
 
-    def __init__(self, name: str, queue_prefix: str, errors_prefix: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        subscriptions: Iterable[Subscription],
+        queue_prefix: str,
+        errors_prefix: str,
+    ) -> None:
         self.name = name
         self.encoded = encode_name(name)
         self.queue = queue_prefix + self.encoded
         self.errors = errors_prefix + self.encoded
+        # The type names its local handlers take: plain, and as in entries.
+        self.types = sorted({s.type_name for s in subscriptions})
+        self.names = frozenset(encode_name(t).encode() for t in self.types)
         # Entries handled but not yet acknowledged, and whether the consumer
         # is blocked in a read (then a finished delivery acknowledges itself).
         self.acks: list[bytes] = []
         self.reading = False
-        self.handlers: list[tuple[type[Message], Callable[[Any], Awaitable[None]]]] = []
         self.inflight: set[asyncio.Task[None]] = set()
         self.cursor: bytes | str = "0-0"
         self.last_reclaim = float("-inf")
@@ -98,7 +106,7 @@ def _micros_to_datetime(micros: bytes) -> datetime:
 
 
 @final
-class RedisMessageBus(RedisResource, DurableMessageBus):
+class RedisMessageBus(FrontDurableMessageBus, RedisResource):
     """Durable, at-least-once message bus on Redis Streams.
 
     Use `open` (or `orchestrix.open_bus`), subscribe handlers, then `start`.
@@ -124,7 +132,8 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
         concurrency: int | None = None,
         dedup_window: float | None = None,
     ) -> None:
-        super().__init__(
+        RedisResource.__init__(
+            self,
             url,
             {
                 "prefix": prefix,
@@ -137,12 +146,12 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
             },
         )
         option = self.option
-        self.visibility_timeout = float_option(
-            "visibility_timeout", option("visibility_timeout", 30.0)
-        )
-        self.max_attempts = int_option("max_attempts", option("max_attempts", 5), 1)
-        self.poll_interval = float_option("poll_interval", option("poll_interval", 1.0))
-        self.concurrency = int_option("concurrency", option("concurrency", 1), 1)
+        options = parse_bus_options({name: option(name, None) for name in BUS_OPTIONS})
+        FrontDurableMessageBus.__init__(self, options)
+        self.visibility_timeout = options.visibility_timeout
+        self.max_attempts = options.max_attempts
+        self.poll_interval = options.poll_interval
+        self.concurrency = options.concurrency
         self.dedup_window = float_option(
             "dedup_window", option("dedup_window", 86400.0)
         )
@@ -154,12 +163,9 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
             raise ConfigurationError(msg)
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._groups: dict[str, _Group] = {}
-        self._commands: set[type[Message]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._started = False
-        self._start_lock = asyncio.Lock()
         client = self._client
-        self._publish = LuaScript(client, scripts.PUBLISH)
+        self._publish_script = LuaScript(client, scripts.PUBLISH)
         self._dead_letter = LuaScript(client, scripts.DEAD_LETTER)
         self._replay = LuaScript(client, scripts.REPLAY)
         self._ack = LuaScript(client, scripts.ACK)
@@ -202,64 +208,19 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
         await bus._connect()
         return bus
 
-    def subscribe(
-        self,
-        message_type: type[M],
-        handler: Handler[M],
-        *,
-        group: str | None = None,
-    ) -> None:
-        """Call *handler* for every message of *message_type* (or a subclass).
-
-        Raises:
-            HandlerRegistrationError: A command type already has a handler in
-                this process, or the bus is already started.
-            InvalidArgumentError: *message_type* is no Message class, or
-                *group* is an empty string.
-        """
-        self._check_open()
-        if self._started:
-            msg = (
-                f"cannot subscribe {message_type!r} after start(): subscribe every "
-                f"handler first, then start the bus"
+    async def _start(self) -> None:
+        # Registers this process's groups durably, then starts consuming.
+        keys = self.keys
+        self._groups = {
+            name: _Group(name, subscriptions, keys.bus_queue, keys.bus_errors)
+            for name, subscriptions in self._subscriptions.groups().items()
+        }
+        await self._register()
+        for group in self._groups.values():
+            task = asyncio.create_task(
+                self._consume(group), name=f"orchestrix-redis-bus:{group.name}"
             )
-            raise HandlerRegistrationError(msg)
-        candidate: object = message_type  # checked at run time despite the type
-        if not isinstance(candidate, type) or not issubclass(candidate, Message):
-            msg = f"subscribe() takes a Message subclass, got {message_type!r}"
-            raise InvalidArgumentError(msg)
-        if issubclass(message_type, Command):
-            if message_type in self._commands:
-                msg = (
-                    f"command {message_type.type_name()!r} already has a handler in "
-                    f"this process; a command has exactly one handler"
-                )
-                raise HandlerRegistrationError(msg)
-            self._commands.add(message_type)
-        name = default_group(handler) if group is None else group
-        if not isinstance(name, str) or not name:
-            msg = f"group must be a non-empty string or None, got {group!r}"
-            raise InvalidArgumentError(msg)
-        entry = self._groups.get(name)
-        if entry is None:
-            entry = self._groups[name] = _Group(
-                name, self.keys.bus_queue, self.keys.bus_errors
-            )
-        entry.handlers.append((message_type, handler))
-
-    async def start(self) -> None:
-        """Register this process's groups durably, then start consuming. Idempotent."""
-        self._check_open()
-        async with self._start_lock:
-            if self._started:
-                return
-            await self._register()
-            self._started = True
-            for group in self._groups.values():
-                task = asyncio.create_task(
-                    self._consume(group), name=f"orchestrix-redis-bus:{group.name}"
-                )
-                self._tasks.append(task)
+            self._tasks.append(task)
 
     async def _register(self) -> None:
         keys, client = self.keys, self._client
@@ -275,26 +236,13 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
             pipe = client.pipeline(transaction=True)
             for group in self._groups.values():
                 pipe.sadd(keys.bus_groups, group.encoded)
-                for message_type, _ in group.handlers:
-                    type_key = keys.bus_type + encode_name(message_type.type_name())
-                    pipe.sadd(type_key, group.encoded)
+                for type_name in group.types:
+                    pipe.sadd(keys.bus_type + encode_name(type_name), group.encoded)
             await pipe.execute()
 
-    async def publish(self, message: Message) -> None:
-        """Store *message* once for every group registered for its types.
-
-        Republishing an id within ``dedup_window`` queues nothing.
-
-        Raises:
-            NoHandlerError: *message* is a command no group is registered for.
-            SerializationError: *message* cannot be encoded.
-            BackendUnavailable: The server cannot be reached.
-        """
-        self._check_open()
-        candidate: object = message  # checked at run time despite the type
-        if not isinstance(candidate, Message):
-            msg = f"publish() takes a Message, got {type(candidate).__qualname__}"
-            raise InvalidArgumentError(msg)
+    async def _publish(self, message: Message) -> None:
+        # Stores the message once for every group registered for its types;
+        # republishing an id within dedup_window queues nothing.
         record = encode(message)
         keys = self.keys
         kind = type(message)
@@ -304,7 +252,7 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                 encode_name(name) for name in message_type_names(kind)
             )
         with self._errors:
-            queued = await self._publish(
+            queued = await self._publish_script(
                 (keys.bus_seen + encode_name(record.id),),
                 keys.bus_queue,
                 keys.bus_type,
@@ -479,6 +427,11 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
     async def _deliver(
         self, group: _Group, entry_id: bytes, fields: dict[bytes, bytes], attempt: int
     ) -> None:
+        names = fields.get(b"n")
+        if names is not None and group.names.isdisjoint(names.split(b" ")):
+            await self._release(group, entry_id, fields, attempt)
+            return
+        routes: tuple[Subscription, ...] = ()
         try:
             record = EncodedMessage(
                 fields[b"i"].decode(),
@@ -487,15 +440,9 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                 fields[b"p"],
             )
             message = decode(record)
-            handlers = [h for kind, h in group.handlers if isinstance(message, kind)]
-            if not handlers:
-                msg = (
-                    f"no handler for type {record.type!r} in group {group.name!r} in "
-                    f"this process; another consumer of the group may take it"
-                )
-                raise LookupError(msg)  # noqa: TRY301 -- counted as a failed attempt
-            for handler in handlers:
-                await handler(message)
+            routes = self._subscriptions.group_routes(group.name, type(message))
+            for route in routes:
+                await route.handler(message)
         except Exception as exc:  # noqa: BLE001 -- handler failures are logged and retried
             _log.error(
                 "handler of group %r failed on message %s (attempt %d of %d)",
@@ -505,13 +452,53 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                 self.max_attempts,
                 exc_info=exc,
             )
-            await self._failed(group, entry_id, attempt, f"{type(exc).__name__}: {exc}")
+            if not self._released:
+                error = f"{type(exc).__name__}: {exc}"
+                await self._failed(group, entry_id, attempt, error)
+            return
+        if self._released:  # a handler closed its own bus: the entry stays pending
+            return
+        if not routes:  # an entry queued before the type names were kept
+            await self._release(group, entry_id, fields, attempt)
             return
         group.acks.append(entry_id)
         # A consumer about to read sends the acknowledgement with its read; one
         # blocked in a read (or gone, when closing) cannot, so send it now.
         if group.reading or self._closed:
             await self._flush_acks(group)
+
+    async def _release(
+        self, group: _Group, entry_id: bytes, fields: dict[bytes, bytes], attempt: int
+    ) -> None:
+        """Leave an entry no local handler takes to the group's other consumers.
+
+        It is not an attempt: its delivery count goes back, and it stays
+        pending (its idle time restarting), so any consumer of the group
+        reclaims it after the visibility timeout.
+        """
+        _log.debug(
+            "no handler of group %r in this process takes message %s; left for "
+            "another consumer of the group",
+            group.name,
+            fields.get(b"i", entry_id).decode(),
+        )
+        try:
+            await self._client.xclaim(
+                group.queue,
+                CONSUMER_GROUP,
+                self.consumer,
+                0,
+                [entry_id],
+                retrycount=attempt - 1,
+                justid=True,
+            )
+        except self._redis_error as exc:
+            _log.warning(
+                "cannot give back %s in group %r, so it counts as an attempt: %s",
+                entry_id.decode(),
+                group.name,
+                self._errors.translate(exc),
+            )
 
     async def _failed(
         self, group: _Group, entry_id: bytes, attempt: int, error: str
@@ -554,16 +541,7 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                 attempts,
             )
 
-    async def dead_letters(
-        self, *, group: str | None = None, limit: int = 100
-    ) -> list[DeadLetter]:
-        """Return up to *limit* dead letters, oldest first (one group, or all).
-
-        Raises:
-            InvalidArgumentError: *limit* is negative.
-        """
-        self._check_open()
-        count = check_limit(limit) or 0
+    async def _dead_letters(self, group: str | None, limit: int) -> list[DeadLetter]:
         keys, client = self.keys, self._client
         found: list[tuple[tuple[int, int], DeadLetter]] = []
         with self._errors:
@@ -573,9 +551,9 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                 )
             else:
                 groups = [group]
-            for name in groups if count else ():
+            for name in groups if limit else ():
                 key = keys.bus_dead_letters + encode_name(name)
-                for entry_id, f in await client.xrange(key, "-", "+", count):
+                for entry_id, f in await client.xrange(key, "-", "+", limit):
                     ms, _, seq = entry_id.partition(b"-")
                     letter = DeadLetter(
                         message_id=f[b"i"].decode(),
@@ -589,15 +567,9 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
                     )
                     found.append(((int(ms), int(seq)), letter))
         found.sort(key=lambda item: item[0])
-        return [letter for _, letter in found[:count]]
+        return [letter for _, letter in found[:limit]]
 
-    async def replay_dead_letter(self, message_id: str, *, group: str) -> bool:
-        """Requeue a dead letter for its group with a fresh attempt count.
-
-        Returns:
-            True if it was found and requeued, False if there was none.
-        """
-        self._check_open()
+    async def _replay_dead_letter(self, message_id: str, group: str) -> bool:
         keys, encoded = self.keys, encode_name(group)
         with self._errors:
             replayed = await self._replay(
@@ -610,22 +582,14 @@ class RedisMessageBus(RedisResource, DurableMessageBus):
             )
         return bool(replayed)
 
-    async def close(self) -> None:
-        """Stop consuming, wait (bounded) for running handlers, release connections."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Handlers still running after the close timeout are cancelled; their
+        # entries stay pending and are reclaimed after the visibility timeout.
         running = {task for group in self._groups.values() for task in group.inflight}
-        if running:
-            _, late = await asyncio.wait(
-                running, timeout=min(self.visibility_timeout, _CLOSE_WAIT_LIMIT)
-            )
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        await drain(running, self._bus_options.close_timeout)
         for group in self._groups.values():
             await self._flush_acks(group)
         if self._started:

@@ -3,8 +3,8 @@
 Open it by URL (``sqlite:///app.db``, ``sqlite:////var/lib/app.db``,
 ``sqlite:///:memory:``) through `orchestrix.open_store`,
 `orchestrix.open_snapshot_store` and `orchestrix.open_bus`, or construct the
-classes with ``await SQLiteEventStore.open(path)``. Needs the ``sqlite`` extra
-(aiosqlite), which is imported only when a database is opened.
+classes with ``await SQLiteEventStore.open(path)``. Needs only the standard
+library's ``sqlite3``; the ``sqlite`` extra is kept and installs nothing (ADR 0032).
 
 Every write is one ``BEGIN IMMEDIATE`` transaction run as a single call in the
 connection's thread; SQLite admits one writer at a time, across processes, so
@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from typing import Final, final
 
+from orchestrix.backends._front_bus import BUS_OPTIONS, parse_bus_options
 from orchestrix.backends.sqlite._connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_SYNCHRONOUS,
     STORE_OPTIONS,
     parse_url,
 )
-from orchestrix.backends.sqlite.bus import (
-    BUS_OPTIONS,
-    SQLiteMessageBus,
-    check_bus_options,
-)
+from orchestrix.backends.sqlite.bus import SQLiteMessageBus
 from orchestrix.backends.sqlite.snapshots import SQLiteSnapshotStore
 from orchestrix.backends.sqlite.store import SQLiteEventStore
 
@@ -44,7 +41,7 @@ def _store_options(url: str) -> tuple[str, str, float]:
     # One URL may serve the store, the snapshots and the bus of an application,
     # so a store accepts the bus options too; they are checked, then unused.
     path, options = parse_url(url, STORE_OPTIONS + BUS_OPTIONS)
-    check_bus_options(**{k: v for k, v in options.items() if k in BUS_OPTIONS})
+    parse_bus_options({k: v for k, v in options.items() if k in BUS_OPTIONS})
     synchronous = options.get("synchronous", DEFAULT_SYNCHRONOUS)
     busy_timeout = options.get("busy_timeout", str(DEFAULT_BUSY_TIMEOUT))
     return path, synchronous, busy_timeout  # type: ignore[return-value]  # Database.open validates the text

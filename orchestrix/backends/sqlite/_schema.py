@@ -94,8 +94,19 @@ _V2_DURABLE_BUS: Final = (
     """,
 )
 
+# The type names a bus message is delivered under, as a JSON array, so that a
+# consumer claims only what its local handlers take (ADR 0033). Messages
+# stored before have NULL and are taken by any consumer of their group.
+_V3_BUS_TYPE_NAMES: Final = (
+    "ALTER TABLE orchestrix_bus_messages ADD COLUMN type_names TEXT",
+)
+
 #: Migration N (index N - 1) upgrades a version N - 1 schema to version N.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1_EVENT_STORE, _V2_DURABLE_BUS)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    _V1_EVENT_STORE,
+    _V2_DURABLE_BUS,
+    _V3_BUS_TYPE_NAMES,
+)
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

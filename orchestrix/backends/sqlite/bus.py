@@ -1,11 +1,13 @@
-"""The durable SQLite message bus (ADR 0016).
+"""The durable SQLite message bus (ADR 0016, ADR 0033).
 
-A published message is stored once in ``orchestrix_bus_messages`` together with
-one row in ``orchestrix_bus_deliveries`` per consumer group registered for any
-of its type names, in one transaction. Consumers claim due deliveries under a
-lease (``available_at`` moves to now + visibility timeout), run the group's
-handlers, and delete the row on success. A delivery whose attempts reach
-``max_attempts`` becomes a dead letter (``dead = 1``) until it is replayed.
+A published message is stored once in ``orchestrix_bus_messages``, with the
+type names it is delivered under, together with one row in
+``orchestrix_bus_deliveries`` per consumer group registered for any of those
+names, in one transaction. Consumers claim due deliveries of the types their
+group's local handlers take, under a lease (``available_at`` moves to now +
+visibility timeout), run those handlers, and delete the row on success. A
+delivery whose attempts reach ``max_attempts`` becomes a dead letter
+(``dead = 1``) until it is replayed.
 
 Idle consumers poll with a read-only query whose interval doubles from
 `MIN_POLL` up to ``poll_interval``; a publish in this process wakes every bus
@@ -17,19 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 import weakref
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Final, final
 
-from orchestrix._utils import (
-    AsyncResource,
-    check_non_negative,
-    default_group,
-    message_type_names,
+from orchestrix._utils import message_type_names
+from orchestrix.backends._front_bus import (
+    FrontDurableMessageBus,
+    drain,
+    parse_bus_options,
 )
 from orchestrix.backends.sqlite._connection import (
     DEFAULT_BUSY_TIMEOUT,
@@ -39,34 +42,18 @@ from orchestrix.backends.sqlite._connection import (
     write_transaction,
 )
 from orchestrix.codec import EncodedMessage, decode, encode
-from orchestrix.errors import (
-    ConfigurationError,
-    HandlerRegistrationError,
-    NoHandlerError,
-)
+from orchestrix.errors import NoHandlerError
 from orchestrix.messages import Command, Message
-from orchestrix.protocols import DurableMessageBus
 from orchestrix.records import DeadLetter
 
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
-    from orchestrix.protocols import Handler, M
+__all__ = ["MIN_POLL", "SQLiteMessageBus"]
 
-__all__ = ["BUS_OPTIONS", "MIN_POLL", "SQLiteMessageBus", "check_bus_options"]
-
-#: Query parameters a bus URL accepts besides the store options.
-BUS_OPTIONS: Final = (
-    "visibility_timeout",
-    "max_attempts",
-    "poll_interval",
-    "concurrency",
-)
 #: First idle poll interval, in seconds; it doubles up to ``poll_interval``.
 MIN_POLL: Final = 0.01
-#: Longest wait for running handlers when the bus closes, in seconds.
-CLOSE_GRACE: Final = 10.0
 
 _log = logging.getLogger("orchestrix.sqlite.bus")
 # Buses of this process by database file, so a publish wakes their consumers.
@@ -80,17 +67,23 @@ _SUBSCRIBE: Final = (
 )
 _INSERT_MESSAGE: Final = (
     "INSERT INTO orchestrix_bus_messages (message_id, type, schema_version, payload, "
-    "published_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"
+    "published_at, type_names) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (message_id) DO NOTHING"
 )
-_DUE: Final = (
-    "SELECT 1 FROM orchestrix_bus_deliveries "
-    "WHERE group_name = ? AND dead = 0 AND available_at <= ? LIMIT 1"
-)
-_CLAIMABLE: Final = (
-    "SELECT d.message_seq, d.attempts, d.error, m.message_id, m.type, "
-    "m.schema_version, m.payload FROM orchestrix_bus_deliveries AS d "
+# Due deliveries of a group whose message one of the given type names (a JSON
+# array, or NULL for any) takes; messages stored before the type names were
+# recorded (type_names NULL) are taken by any consumer of the group.
+_DUE_FOR: Final = (
+    "FROM orchestrix_bus_deliveries AS d "
     "JOIN orchestrix_bus_messages AS m ON m.seq = d.message_seq "
     "WHERE d.group_name = ? AND d.dead = 0 AND d.available_at <= ? "
+    "AND (? IS NULL OR m.type_names IS NULL OR EXISTS (SELECT 1 FROM "
+    "json_each(m.type_names) AS n JOIN json_each(?) AS h ON h.value = n.value))"
+)
+_DUE: Final = f"SELECT 1 {_DUE_FOR} LIMIT 1"
+_CLAIMABLE: Final = (
+    "SELECT d.message_seq, d.attempts, d.error, m.message_id, m.type, "
+    f"m.schema_version, m.payload {_DUE_FOR} "
     "ORDER BY d.available_at, d.message_seq LIMIT ?"
 )
 _LEASE: Final = (
@@ -103,6 +96,12 @@ _BURY: Final = (
 )
 _ACK: Final = (
     "DELETE FROM orchestrix_bus_deliveries "
+    "WHERE group_name = ? AND message_seq = ? AND lease = ?"
+)
+# A claimed delivery no local handler takes: not an attempt, so the count
+# goes back; it stays leased, so another consumer gets it after the lease.
+_RELEASE: Final = (
+    "UPDATE orchestrix_bus_deliveries SET attempts = attempts - 1, lease = NULL "
     "WHERE group_name = ? AND message_seq = ? AND lease = ?"
 )
 _FAIL: Final = (
@@ -126,46 +125,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _number(name: str, value: object, *, integer: bool, minimum: float) -> Any:
-    """Return *value* (a number or its text) checked, or raise naming *name*."""
-    number: float | None = None
-    if not isinstance(value, bool) and isinstance(value, str | int | float):
-        with contextlib.suppress(ValueError):
-            number = float(value) if not integer else int(value)
-    if (
-        number is None
-        or (integer and isinstance(value, float))
-        or not minimum <= number < float("inf")
-    ):
-        what = "an int" if integer else "a number"
-        msg = f"bus option {name!r} must be {what} >= {minimum}, got {value!r}"
-        raise ConfigurationError(msg)
-    return number
-
-
-def check_bus_options(
-    visibility_timeout: object = 30.0,
-    max_attempts: object = 5,
-    poll_interval: object = 1.0,
-    concurrency: object = 1,
-) -> dict[str, Any]:
-    """Return the validated bus options, converted from text where needed.
-
-    Raises:
-        ConfigurationError: An option is out of range (the message names it).
-    """
-    return {
-        "visibility_timeout": _number(
-            "visibility_timeout", visibility_timeout, integer=False, minimum=0.001
-        ),
-        "max_attempts": _number("max_attempts", max_attempts, integer=True, minimum=1),
-        "poll_interval": _number(
-            "poll_interval", poll_interval, integer=False, minimum=MIN_POLL
-        ),
-        "concurrency": _number("concurrency", concurrency, integer=True, minimum=1),
-    }
-
-
 def _record_subscriptions(raw: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
     now = _now()
     write_transaction(
@@ -177,6 +136,7 @@ def _publish(
     raw: sqlite3.Connection,
     record: EncodedMessage,
     names: tuple[str, ...],
+    names_json: str,
     command: bool,
 ) -> bool:
     def body(raw: sqlite3.Connection) -> bool:
@@ -192,7 +152,7 @@ def _publish(
                 f"bus; subscribe one and start its bus before publishing"
             )
             raise NoHandlerError(msg)
-        cursor = raw.execute(_INSERT_MESSAGE, (*record, _now()))
+        cursor = raw.execute(_INSERT_MESSAGE, (*record, _now(), names_json))
         if cursor.rowcount == 0:
             return False  # already stored: the id is the idempotency key
         seq, now = cursor.lastrowid, time.time()
@@ -207,14 +167,21 @@ def _publish(
 
 
 def _claim(
-    raw: sqlite3.Connection, group: str, limit: int, lease_for: float, max_attempts: int
+    raw: sqlite3.Connection,
+    group: str,
+    limit: int,
+    lease_for: float,
+    max_attempts: int,
+    *,
+    names: str | None = None,
 ) -> list[tuple[int, str, int, EncodedMessage]]:
-    if raw.execute(_DUE, (group, time.time())).fetchone() is None:
+    """Lease up to *limit* due deliveries of *group* whose type *names* take."""
+    if raw.execute(_DUE, (group, time.time(), names, names)).fetchone() is None:
         return []  # the idle path takes no write lock
 
     def body(raw: sqlite3.Connection) -> list[tuple[int, str, int, EncodedMessage]]:
         now = time.time()
-        rows = raw.execute(_CLAIMABLE, (group, now, limit)).fetchall()
+        rows = raw.execute(_CLAIMABLE, (group, now, names, names, limit)).fetchall()
         claimed, leases, buried = [], [], []
         for seq, attempts, error, *record in rows:
             if attempts >= max_attempts:  # its last consumer died mid-handling
@@ -258,13 +225,15 @@ def _dead_letters(
 
 
 @final
-class SQLiteMessageBus(AsyncResource, DurableMessageBus):
+class SQLiteMessageBus(FrontDurableMessageBus):
     """Durable, at-least-once message bus in a SQLite file.
 
     Any number of processes may share the file: buses with the same group
     compete for its deliveries, different groups each get every message.
     Open it with ``await SQLiteMessageBus.open(path)`` or through
     ``open_bus("sqlite:///app.db")``, subscribe handlers, then ``start()``.
+    A consumer claims only deliveries of the types its group's local handlers
+    take, so it never counts an attempt for a message it cannot handle.
     """
 
     def __init__(
@@ -277,21 +246,25 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
         concurrency: int = 1,
     ) -> None:
         """Wrap an open `Database`; use `SQLiteMessageBus.open` instead."""
-        self._db = database
-        options = check_bus_options(
-            visibility_timeout, max_attempts, poll_interval, concurrency
+        super().__init__(
+            parse_bus_options(
+                {
+                    "visibility_timeout": visibility_timeout,
+                    "max_attempts": max_attempts,
+                    "poll_interval": poll_interval,
+                    "concurrency": concurrency,
+                }
+            )
         )
-        self._visibility: float = options["visibility_timeout"]
-        self._max_attempts: int = options["max_attempts"]
-        self._poll: float = options["poll_interval"]
-        self._concurrency: int = options["concurrency"]
-        self._handlers: dict[str, list[tuple[str, Handler[Any]]]] = {}
-        self._commands: set[str] = set()
+        self._db = database
+        # Per group: the JSON array of type names its local handlers take.
+        self._names: dict[str, str] = {}
+        # Per published class: its type names, and them as a JSON array.
+        self._delivered: dict[type[Message], tuple[tuple[str, ...], str]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._consumers: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = False
         self._key = database.path if database.path != MEMORY else f"{MEMORY}{id(self)}"
 
     @classmethod
@@ -319,74 +292,56 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
                 messages published by other processes.
             concurrency: Handlers run at once per group in this process.
 
+        The four bus options may also be given as their URL text; they are
+        checked as on every durable bus (ADR 0033).
+
         Raises:
             ConfigurationError: A bad option (the message names it).
-            MissingDependencyError: aiosqlite is not installed.
+            MissingDependencyError: Python was built without the sqlite3 module.
             BackendUnavailable: The file cannot be opened.
             SchemaVersionError: The file's schema is newer than this code.
         """
-        options = check_bus_options(
-            visibility_timeout, max_attempts, poll_interval, concurrency
+        options = parse_bus_options(
+            {
+                "visibility_timeout": visibility_timeout,
+                "max_attempts": max_attempts,
+                "poll_interval": poll_interval,
+                "concurrency": concurrency,
+            }
         )
         db = await Database.open(
             path, synchronous=synchronous, busy_timeout=busy_timeout
         )
-        return cls(db, **options)
+        return cls(
+            db,
+            visibility_timeout=options.visibility_timeout,
+            max_attempts=options.max_attempts,
+            poll_interval=options.poll_interval,
+            concurrency=options.concurrency,
+        )
 
-    def subscribe(
-        self, message_type: type[M], handler: Handler[M], *, group: str | None = None
-    ) -> None:
-        """Call *handler* for every message of *message_type* (see `MessageBus`).
-
-        Raises:
-            HandlerRegistrationError: The bus is started, or the command type
-                already has a handler in this process.
-        """
-        self._check_open()
-        if self._started:
-            msg = "subscribe handlers before start(); this SQLite bus is running"
-            raise HandlerRegistrationError(msg)
-        name = message_type.__message_type__
-        if issubclass(message_type, Command):
-            if name in self._commands:
-                msg = f"command {name!r} already has a handler on this bus"
-                raise HandlerRegistrationError(msg)
-            self._commands.add(name)
-        group = default_group(handler) if group is None else group
-        self._handlers.setdefault(group, []).append((name, handler))
-
-    async def publish(self, message: Message) -> None:
-        """Store *message* and one delivery per registered group, atomically.
-
-        Raises:
-            NoHandlerError: A command no group registered in this file handles.
-            SerializationError: *message* cannot be encoded.
-        """
-        self._check_open()
+    async def _publish(self, message: Message) -> None:
+        # Stores the message and one delivery per registered group, atomically.
+        cls = type(message)
+        delivered = self._delivered.get(cls)
+        if delivered is None:
+            names = message_type_names(cls)
+            delivered = self._delivered[cls] = (names, json.dumps(names))
         record = encode(message)
-        names = message_type_names(type(message))
         command = isinstance(message, Command)
-        if await self._db.run(_publish, record, names, command):
+        if await self._db.run(_publish, record, *delivered, command):
             for bus in list(_local_buses.get(self._key, ())):
                 bus._wake()
 
-    async def start(self) -> None:
-        """Record this process's subscriptions, then start the consumers."""
-        self._check_open()
-        if self._started:
-            return
-        self._started = True
-        rows = sorted(
-            {
-                (name, group)
-                for group, subs in self._handlers.items()
-                for name, _ in subs
-            }
-        )
+    async def _start(self) -> None:
+        # Records this process's subscriptions, then starts the consumers.
+        subscriptions = self._subscriptions
+        rows = sorted({(s.type_name, s.group) for s in subscriptions})
         await self._db.run(_record_subscriptions, rows)
         self._loop = asyncio.get_running_loop()
         _local_buses[self._key].add(self)
-        for group in self._handlers:
+        for group in subscriptions.groups():
+            self._names[group] = json.dumps(subscriptions.type_names(group))
             self._wakeups[group] = asyncio.Event()
             task = asyncio.create_task(self._consume(group), name=f"sqlite-bus:{group}")
             self._consumers.append(task)
@@ -407,15 +362,21 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
 
     async def _consume(self, group: str) -> None:
         wakeup, delay = self._wakeups[group], MIN_POLL
+        options, names = self._bus_options, self._names[group]
         running: set[asyncio.Task[None]] = set()
         while not self._closed:
             wakeup.clear()
-            free = self._concurrency - len(running)
+            free = options.concurrency - len(running)
             claimed = []
             if free > 0:
                 try:
                     claimed = await self._db.run(
-                        _claim, group, free, self._visibility, self._max_attempts
+                        _claim,
+                        group,
+                        free,
+                        options.visibility_timeout,
+                        options.max_attempts,
+                        names=names,
                     )
                 except Exception:  # noqa: BLE001 -- a consumer must outlive a bad poll
                     _log.exception(
@@ -428,7 +389,7 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
                 task.add_done_callback(running.discard)
                 task.add_done_callback(self._running.discard)
                 task.add_done_callback(lambda _: wakeup.set())
-            if claimed and len(running) < self._concurrency:
+            if claimed and len(running) < options.concurrency:
                 delay = MIN_POLL
                 continue
             with contextlib.suppress(TimeoutError):
@@ -436,56 +397,66 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
                     await wakeup.wait()
                 delay = MIN_POLL  # woken: look again at once, and soon after
                 continue
-            delay = min(delay * 2, self._poll)
+            delay = min(delay * 2, options.poll_interval)
 
     async def _deliver(
         self, group: str, seq: int, lease: str, attempt: int, record: EncodedMessage
     ) -> None:
+        max_attempts = self._bus_options.max_attempts
         errors: list[str] = []
         try:
             message = decode(record)
-            names = set(message_type_names(type(message)))
-            handlers = [h for name, h in self._handlers[group] if name in names]
-            if not handlers:
-                errors.append(f"no handler of group {group!r} in this process")
-            for handler in handlers:
+        except Exception as exc:  # noqa: BLE001 -- undecodable: retried, then dead
+            _log.exception("SQLite bus cannot decode %s %r", record.type, record.id)
+            errors.append(f"{type(exc).__qualname__}: {exc}")
+        else:
+            routes = self._subscriptions.group_routes(group, type(message))
+            if not routes:
+                # Only a message stored without its type names gets here.
+                _log.debug(
+                    "no handler of group %r in this process takes %s %r; left for "
+                    "another consumer of the group",
+                    group,
+                    record.type,
+                    record.id,
+                )
+                await self._settle(record, _RELEASE, (group, seq, lease))
+                return
+            for route in routes:
                 try:
-                    await handler(message)
+                    await route.handler(message)
                 except Exception as exc:  # noqa: BLE001 -- any handler error is retried
                     _log.exception(
                         "handler %s of group %r failed on %s %r (attempt %d of %d)",
-                        getattr(handler, "__qualname__", handler),
+                        getattr(route.handler, "__qualname__", route.handler),
                         group,
                         record.type,
                         record.id,
                         attempt,
-                        self._max_attempts,
+                        max_attempts,
                     )
                     errors.append(f"{type(exc).__qualname__}: {exc}")
-        except Exception as exc:  # noqa: BLE001 -- undecodable: retried, then dead
-            _log.exception("SQLite bus cannot decode %s %r", record.type, record.id)
-            errors.append(f"{type(exc).__qualname__}: {exc}")
+        if not errors:
+            await self._settle(record, _ACK, (group, seq, lease))
+        else:
+            text = "; ".join(errors)
+            args = (text, max_attempts, max_attempts, _now(), group, seq, lease)
+            await self._settle(record, _FAIL, args)
+
+    async def _settle(
+        self, record: EncodedMessage, sql: str, args: tuple[object, ...]
+    ) -> None:
+        if self._released:  # a handler closed its own bus: the lease will end
+            return
         try:
-            if not errors:
-                await self._db.run(_settle, _ACK, (group, seq, lease))
-            else:
-                text = "; ".join(errors)
-                args = (text, self._max_attempts, self._max_attempts, _now())
-                await self._db.run(_settle, _FAIL, (*args, group, seq, lease))
+            await self._db.run(_settle, sql, args)
         except Exception:  # noqa: BLE001 -- unsettled deliveries return after the lease
             _log.exception("SQLite bus could not settle %s %r", record.type, record.id)
 
-    async def dead_letters(
-        self, *, group: str | None = None, limit: int = 100
-    ) -> list[DeadLetter]:
-        """Return up to *limit* dead letters, oldest first (one group, or all)."""
-        self._check_open()
-        limit = check_non_negative("limit", limit)
+    async def _dead_letters(self, group: str | None, limit: int) -> list[DeadLetter]:
         return await self._db.run(_dead_letters, group, limit)
 
-    async def replay_dead_letter(self, message_id: str, *, group: str) -> bool:
-        """Requeue a dead letter with fresh attempts; False if there is none."""
-        self._check_open()
+    async def _replay_dead_letter(self, message_id: str, group: str) -> bool:
         args = (time.time(), group, message_id)
         replayed = await self._db.run(_settle, _REPLAY, args) > 0
         if replayed:
@@ -493,24 +464,15 @@ class SQLiteMessageBus(AsyncResource, DurableMessageBus):
                 bus._wake()
         return replayed
 
-    async def close(self) -> None:
-        """Stop consuming, let running handlers finish (bounded), disconnect."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
         _local_buses.get(self._key, weakref.WeakSet()).discard(self)
         # Let each consumer finish its current claim rather than cancelling it:
         # a claim cancelled mid-flight would hide its rows until the lease ends.
         for event in self._wakeups.values():
             event.set()
-        if self._consumers:
-            _, stuck = await asyncio.wait(self._consumers, timeout=CLOSE_GRACE)
-            for task in stuck:
-                task.cancel()
-            await asyncio.gather(*self._consumers, return_exceptions=True)
-        if self._running:
-            _, late = await asyncio.wait(self._running, timeout=CLOSE_GRACE)
-            for task in late:  # their deliveries return after the visibility timeout
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        within = self._bus_options.close_timeout
+        await drain(self._consumers, within)
+        # Handlers still running then are cancelled; their deliveries return
+        # after the visibility timeout.
+        await drain(self._running, within)
         await self._db.close()
