@@ -19,7 +19,6 @@ from orchestrix import (
     ConfigurationError,
     DuplicateEventError,
     Event,
-    MissingDependencyError,
     ResourceClosedError,
     open_bus,
     open_store,
@@ -104,7 +103,12 @@ async def test_bus_url_options_are_applied(tmp_path: Path) -> None:
     """Bus options in the URL reach the bus (they are validated, then used)."""
     url = f"sqlite:///{tmp_path}/bus.db?max_attempts=2&concurrency=3&poll_interval=0.1"
     async with open_bus(url) as bus:
-        assert (bus._max_attempts, bus._concurrency, bus._poll) == (2, 3, 0.1)  # type: ignore[attr-defined]
+        options = bus._bus_options  # type: ignore[attr-defined]
+        assert (options.max_attempts, options.concurrency, options.poll_interval) == (
+            2,
+            3,
+            0.1,
+        )
 
 
 @pytest.mark.parametrize(
@@ -123,24 +127,43 @@ async def test_missing_directory_is_unavailable(tmp_path: Path) -> None:
         await open_store(f"sqlite:///{tmp_path}/no/such/dir/app.db")
 
 
-async def test_missing_driver(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Without aiosqlite, opening raises MissingDependencyError naming the extra."""
+async def test_works_without_aiosqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The backend needs only the standard library's sqlite3 (ADR 0032)."""
     monkeypatch.setitem(sys.modules, "aiosqlite", None)
-    with pytest.raises(MissingDependencyError, match=r"orchestrix\[sqlite\]"):
-        await open_store(f"sqlite:///{tmp_path}/app.db")
+    async with open_store(f"sqlite:///{tmp_path}/app.db") as store:
+        await store.append("s", [Counted(n=1)])
+        assert await store.stream_version("s") == 1
 
 
-def test_module_imports_without_driver() -> None:
-    """``import orchestrix.backends.sqlite`` does not import aiosqlite."""
+def test_python_without_sqlite3_gets_missing_dependency_error(tmp_path: Path) -> None:
+    """Without the sqlite3 module, opening raises MissingDependencyError saying so."""
     code = (
-        "import sys; sys.modules['aiosqlite'] = None; "
-        "import orchestrix.backends.sqlite as m; print(m.backend)"
+        "import asyncio, sys\n"
+        "sys.modules['sqlite3'] = None\n"
+        "from orchestrix import MissingDependencyError, open_store\n"
+        "async def main():\n"
+        "    await open_store('sqlite:///app.db')\n"
+        "try:\n"
+        "    asyncio.run(main())\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc.name, exc.extra, isinstance(exc, ImportError))\n"
+        "    print(exc)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "SQLiteBackend" in result.stdout
+    first, message = result.stdout.splitlines()
+    assert first == "sqlite3 sqlite True"
+    assert "built without it" in message
+    assert "pip install" not in message
+    assert not (tmp_path / "app.db").exists()
 
 
 async def test_locked_database_times_out_cleanly(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """SQLite connections for the stores and the bus: URL options, retries, errors.
 
-Every database call runs as one plain function in the aiosqlite connection's
-thread (see ADR 0014), so a whole transaction costs one round trip between
-the event loop and that thread. This module holds the only place where
-``sqlite3`` exceptions become orchestrix errors.
+Each `Database` owns one standard-library ``sqlite3`` connection and a thread
+of its own that creates, uses and closes it. Every database call runs as one
+plain function in that thread (ADR 0014, ADR 0032), so a whole transaction
+costs one round trip between the event loop and the thread. This module holds
+the only place where ``sqlite3`` exceptions become orchestrix errors.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
+import threading
+import weakref
 from pathlib import Path
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar, final
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
-from orchestrix._utils import redact_url
+from orchestrix._utils import redact_url, split_url
 from orchestrix.backends.sqlite._schema import migrate, read_schema_version
 from orchestrix.errors import (
     BackendError,
@@ -24,13 +27,33 @@ from orchestrix.errors import (
     BackendUnavailable,
     ConfigurationError,
     MissingDependencyError,
-    OrchestrixError,
 )
+
+try:
+    import sqlite3
+except ImportError as exc:  # pragma: no cover -- run in a subprocess by the tests
+    # No pip extra can add a standard-library module, so the error replaces
+    # the usual "pip install 'orchestrix[sqlite]'" with advice that helps.
+    _missing = MissingDependencyError("sqlite3", "sqlite")
+    _missing.msg = (
+        "the SQLite backend needs Python's sqlite3 module, and this Python was "
+        "built without it; use a Python built with SQLite (to build one from "
+        "source, install SQLite's headers, such as libsqlite3-dev, first)"
+    )
+    _missing.args = (_missing.msg,)
+    raise _missing from exc
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import aiosqlite
+    # What the connection thread takes from its queue: the future to resolve,
+    # then the function and its arguments, or None as the function to stop.
+    _Call = tuple[
+        asyncio.Future[Any] | None,
+        Callable[..., Any] | None,
+        tuple[Any, ...],
+        dict[str, Any],
+    ]
 
 __all__ = [
     "MEMORY",
@@ -67,19 +90,23 @@ def parse_url(url: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, str]]:
     ``sqlite:////abs/path.db`` absolute, ``sqlite:///:memory:`` in memory.
 
     Raises:
-        ConfigurationError: Not a sqlite URL, no path, a host, or an option
-            not in *allowed*.
+        ConfigurationError: Not a sqlite URL, a malformed one (see
+            `orchestrix._utils.split_url`), no path, a host, or an option not
+            in *allowed* or given twice.
     """
+    parts = split_url(
+        url,
+        kind="SQLite",
+        schemes=("sqlite",),
+        usage="expected sqlite:///path/to/file.db",
+    )
     shown = redact_url(url)
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite":
-        msg = f"not a SQLite URL: {shown!r}; expected sqlite:///path/to/file.db"
-        raise ConfigurationError(msg)
     if parts.netloc:
+        # The host is not quoted: it may hold a user name and password.
         msg = (
-            f"SQLite URL {shown!r} names a host ({parts.netloc!r}); SQLite opens a "
-            f"local file: use three slashes for a relative path "
-            f"(sqlite:///app.db) or four for an absolute one (sqlite:////var/app.db)"
+            f"SQLite URL {shown!r} names a host; SQLite opens a local file: use "
+            f"three slashes for a relative path (sqlite:///app.db) or four for an "
+            f"absolute one (sqlite:////var/app.db)"
         )
         raise ConfigurationError(msg)
     path = unquote(parts.path.removeprefix("/"))
@@ -125,12 +152,60 @@ def _check_busy_timeout(value: object) -> float:
     return seconds
 
 
-def _driver() -> Any:
+def _resolve(
+    future: asyncio.Future[Any], result: object, error: BaseException | None
+) -> None:
+    if future.done():  # its caller was cancelled and no longer waits
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def _post(
+    future: asyncio.Future[Any] | None, result: object, error: BaseException | None
+) -> None:
+    """Hand an outcome from the connection thread to the future's event loop."""
+    if future is None:
+        return
+    try:  # noqa: SIM105 -- cheaper than contextlib.suppress on every call
+        future.get_loop().call_soon_threadsafe(_resolve, future, result, error)
+    except RuntimeError:
+        # The loop is closed, so nobody is left to wait for this outcome.
+        pass
+
+
+def _serve(
+    calls: SimpleQueue[_Call], path: str, timeout: float, opened: asyncio.Future[None]
+) -> None:
+    """Open a connection, run each queued call on it in order, then close it.
+
+    This is the body of a `Database`'s thread: the connection is created,
+    used and closed here only, as ``sqlite3`` requires by default
+    (``check_same_thread``). Posting an outcome is always the thread's last
+    act for a call, so a caller that saw the stop acknowledged may join it.
+    """
     try:
-        import aiosqlite
-    except ImportError as exc:
-        raise MissingDependencyError("aiosqlite", "sqlite") from exc  # noqa: EM101 -- the error builds its own message
-    return aiosqlite
+        raw = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    except BaseException as exc:  # noqa: BLE001 -- handed to the caller of open
+        _post(opened, None, exc)
+        return
+    _post(opened, None, None)
+    while True:
+        future, function, args, kwargs = calls.get()
+        if function is None:
+            break
+        try:
+            result = function(raw, *args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the awaiting caller
+            _post(future, None, exc)
+        else:
+            _post(future, result, None)
+    try:
+        raw.close()
+    finally:
+        _post(future, None, None)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -190,19 +265,44 @@ def _setup(raw: sqlite3.Connection, synchronous: str, memory: bool) -> None:
     migrate(raw)
 
 
+#: Queued to stop a connection thread that nobody waits for.
+_STOP: Final[_Call] = (None, None, (), {})
+
+
 @final
 class Database:
-    """One aiosqlite connection and the thread it runs in."""
+    """One ``sqlite3`` connection and the thread of our own that owns it.
 
-    __slots__ = ("_conn", "_raw", "path", "where")
+    ``sqlite3`` calls block, so each runs in that thread; `run` sends it a
+    function and awaits its outcome, one round trip per call (ADR 0032).
+    """
 
-    def __init__(
-        self, conn: aiosqlite.Connection, raw: sqlite3.Connection, path: str
-    ) -> None:
-        self._conn = conn
-        self._raw = raw
+    __slots__ = (
+        "__weakref__",
+        "_calls",
+        "_finalizer",
+        "_stopped",
+        "_thread",
+        "path",
+        "where",
+    )
+
+    def __init__(self, path: str, timeout: float, opened: asyncio.Future[None]) -> None:
         self.path = path
         self.where = repr(path)
+        self._calls: SimpleQueue[_Call] = SimpleQueue()
+        self._stopped: asyncio.Future[None] | None = None
+        # A daemon, so that a database nobody closed never holds up the exit
+        # of the interpreter; `close` joins it.
+        self._thread = threading.Thread(
+            target=_serve,
+            args=(self._calls, path, timeout, opened),
+            name=f"orchestrix-sqlite:{Path(path).name}",
+            daemon=True,
+        )
+        # A database dropped without close() still stops its thread and
+        # closes its connection once it is garbage.
+        self._finalizer = weakref.finalize(self, self._calls.put, _STOP)
 
     @classmethod
     async def open(
@@ -216,7 +316,6 @@ class Database:
 
         Raises:
             ConfigurationError: A bad option.
-            MissingDependencyError: aiosqlite is not installed.
             BackendUnavailable: The file cannot be opened.
             SchemaVersionError: The schema is newer than this code.
         """
@@ -227,24 +326,25 @@ class Database:
         if not memory:
             # resolve() may stat the file system; it runs once per open.
             name = str(Path(name).expanduser().resolve())  # noqa: ASYNC240 -- see above
-        aiosqlite = _driver()
-        conn = aiosqlite.connect(name, isolation_level=None, timeout=busy_timeout)
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        database = cls(name, busy_timeout, opened)
+        database._thread.start()
         try:
-            await conn
-        except sqlite3.Error as exc:
-            # After a failed connect aiosqlite stops its thread with a future
-            # nobody awaits; wait for the thread so it cannot outlive the loop.
-            await asyncio.to_thread(conn._thread.join, 10.0)
-            raise _translate(exc, repr(name)) from exc
-        # aiosqlite has no public call for "run this function in the
-        # connection's thread"; _execute and _conn are that mechanism and have
-        # been stable since aiosqlite 0.11. One call per transaction is what
-        # makes an append a single round trip (ADR 0014).
-        database = cls(conn, conn._conn, name)
+            await opened
+        except BaseException as exc:
+            # Stop the thread as soon as it has connected. Unless this open was
+            # cancelled while it connects, it has reported, so it ends at once:
+            # join it, so that no thread outlives a failed open.
+            database._finalizer()
+            if not opened.cancelled():
+                database._thread.join()
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc, database.where) from exc
+            raise
         try:
             await database.run(_setup, synchronous, memory)
         except BaseException:
-            await conn.close()
+            await database.close()
             raise
         return database
 
@@ -261,25 +361,35 @@ class Database:
 
         Raises:
             BackendTimeoutError: The database stayed locked too long.
-            BackendError: Any other SQLite failure.
+            BackendError: Any other SQLite failure, or the database is closed.
         """
         for attempt in range(_BUSY_RETRIES + 1):
+            if self._stopped is not None:
+                msg = f"SQLite database {self.where} connection is closed"
+                raise BackendError(msg)
+            future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            self._calls.put((future, function, args, kwargs))
             try:
-                return await self._conn._execute(function, self._raw, *args, **kwargs)  # type: ignore[no-any-return,no-untyped-call]  # aiosqlite's private API is untyped
+                return await future
             except sqlite3.Error as exc:
                 if attempt < _BUSY_RETRIES and _is_busy(exc):
                     await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 -- jitter, not security
                     continue
                 raise _translate(exc, self.where) from exc
-            except ValueError as exc:
-                if isinstance(exc, OrchestrixError):
-                    raise
-                # aiosqlite raises ValueError("Connection closed") after close.
-                msg = f"SQLite database {self.where} connection is closed: {exc}"
-                raise BackendError(msg) from exc
         msg = "unreachable"  # pragma: no cover -- the loop returns or raises
         raise AssertionError(msg)  # pragma: no cover
 
     async def close(self) -> None:
-        """Close the connection and stop its thread."""
-        await self._conn.close()
+        """Close the connection and end its thread, after the calls in flight.
+
+        Idempotent; `run` raises `BackendError` once close has begun.
+        """
+        if self._stopped is None:
+            self._finalizer.detach()
+            self._stopped = asyncio.get_running_loop().create_future()
+            self._calls.put((self._stopped, None, (), {}))
+        # Shielded: a cancelled close must not cancel the shared future that
+        # a later close waits for.
+        await asyncio.shield(self._stopped)
+        # The thread resolved the future as its last act: this join is brief.
+        self._thread.join()

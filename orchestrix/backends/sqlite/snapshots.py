@@ -46,7 +46,7 @@ class SQLiteSnapshotStore(FrontSnapshotStore):
 
         Raises:
             ConfigurationError: A bad option.
-            MissingDependencyError: aiosqlite is not installed.
+            MissingDependencyError: Python was built without the sqlite3 module.
             BackendUnavailable: The file cannot be opened.
             SchemaVersionError: The file's schema is newer than this code.
         """

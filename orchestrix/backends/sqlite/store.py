@@ -64,7 +64,7 @@ class SQLiteEventStore(FrontEventStore):
 
         Raises:
             ConfigurationError: A bad option.
-            MissingDependencyError: aiosqlite is not installed.
+            MissingDependencyError: Python was built without the sqlite3 module.
             BackendUnavailable: The file cannot be opened.
             SchemaVersionError: The file's schema is newer than this code.
         """
