@@ -122,10 +122,17 @@ class Opening(Generic[T]):
             await resource.close()  # type: ignore[attr-defined]  # every opened resource has close()
 
 
-def _scheme(url: str) -> str:
-    if not isinstance(url, str) or "://" not in url:
+def _scheme(url: object) -> str:
+    if not isinstance(url, str):
+        # Not shown: the text of a bytes or other object may hold a password.
         msg = (
-            f"not a backend URL: {redact_url(str(url))!r}; expected scheme://..., "
+            f"a backend URL must be a str, got {type(url).__name__}; expected "
+            f"scheme://..., one of: {', '.join(known_schemes())}"
+        )
+        raise ConfigurationError(msg)
+    if "://" not in url:
+        msg = (
+            f"not a backend URL: {redact_url(url)!r}; expected scheme://..., "
             f"one of: {', '.join(known_schemes())}"
         )
         raise ConfigurationError(msg)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import orchestrix.backends.memory
 import orchestrix.config
 from orchestrix import (
     ConfigurationError,
@@ -23,11 +27,20 @@ from orchestrix.backends.memory import (
     InMemorySnapshotStore,
 )
 from orchestrix.backends.memory import backend as memory_backend
+from orchestrix.backends.postgres import backend as postgres_backend
+from orchestrix.backends.postgres._connection import parse_url as parse_postgres_url
+from orchestrix.backends.redis import RedisEventStore
+from orchestrix.backends.redis import backend as redis_backend
+from orchestrix.backends.sqlite import backend as sqlite_backend
+from orchestrix.backends.sqlite._connection import STORE_OPTIONS
+from orchestrix.backends.sqlite._connection import parse_url as parse_sqlite_url
 from orchestrix.config import known_schemes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
+    from orchestrix.config import Backend, Opening
     from orchestrix.protocols import EventStore, MessageBus, SnapshotStore
 
 URL_VARIABLES = (
@@ -249,3 +262,225 @@ def test_known_schemes_are_sorted() -> None:
     assert {"memory", "sqlite", "postgresql", "postgres", "redis", "rediss"} <= set(
         schemes
     )
+
+
+# Every host below is 127.0.0.1:1, a closed port, so a URL that wrongly passes
+# its parser fails fast with BackendUnavailable instead of reaching a server.
+MALFORMED_URLS = [
+    ("memory://[::1", "memory://"),
+    ("sqlite://[::1/app.db", "IPv6"),
+    ("sqlite:///app\x00.db", "NUL"),
+    ("sqlite:///app%00.db", "NUL"),
+    ("sqlite:///app%zz.db", "%25"),
+    ("sqlite:///app%ff.db", "UTF-8"),
+    ("sqlite:///app\ud800.db", "UTF-8"),
+    ("sqlite:///app.db#1", "%23"),
+    ("postgresql://[::1/db", "IPv6"),
+    ("postgresql://u@127.0.0.1:99999/db", "port"),
+    ("postgresql://u@127.0.0.1:abc/db", "port"),
+    ("postgresql://u@127.0.0.1:1,127.0.0.2:0/db", "port"),
+    ("postgresql://u@[::1]x/db", "port"),
+    ("postgresql://u@127.0.0.1:1/d%zzb", "%25"),
+    ("postgresql://u@127.0.0.1:1/d\x00b", "NUL"),
+    ("postgresql://u@127.0.0.1:1/d%00b", "NUL"),
+    ("postgres://u@127.0.0.1:1/db#x", "%23"),
+    ("postgresql://u@127.0.0.1:1/db?schema=a&schema=b", "'schema' is given twice"),
+    ("postgresql://u@127.0.0.1:1/db?page_size=1&page_size=2", "given twice"),
+    ("postgresql://u@127.0.0.1:1/db?application_name=a&application_name=b", "twice"),
+    ("redis://[::1:6379/0", "IPv6"),
+    ("redis://127.0.0.1:99999/0", "port"),
+    ("redis://127.0.0.1:abc/0", "port"),
+    ("redis://127.0.0.1:1/0\x00", "NUL"),
+    ("redis://127.0.0.1:1/0?prefix=%zz", "%25"),
+    ("rediss://127.0.0.1:1/0#x", "%23"),
+    ("redis://127.0.0.1:1/0?prefix=a&prefix=b", "'prefix' is given twice"),
+    ("redis://127.0.0.1:1/0?socket_timeout=1&socket_timeout=2", "given twice"),
+]
+
+OPENERS: list[Callable[[str], Opening[Any]]] = [
+    open_store,
+    open_snapshot_store,
+    open_bus,
+]
+OPENER_IDS = ["store", "snapshots", "bus"]
+
+
+@pytest.mark.parametrize("opener", OPENERS, ids=OPENER_IDS)
+@pytest.mark.parametrize(("url", "needle"), MALFORMED_URLS)
+async def test_malformed_urls_raise_configuration_error(
+    opener: Callable[[str], Opening[Any]],
+    url: str,
+    needle: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A malformed URL of any scheme raises ConfigurationError naming the fault.
+
+    Bad IPv6 brackets, ports, percent-escapes, NUL characters, fragments and
+    repeated options are refused before any file is created or server asked.
+    """
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        await opener(url)
+    assert needle in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("opener", OPENERS, ids=OPENER_IDS)
+@pytest.mark.parametrize(
+    ("url", "value"),
+    [
+        ("redis://127.0.0.1:1/abc", "'abc'"),
+        ("redis://127.0.0.1:1/-1", "'-1'"),
+        ("redis://127.0.0.1:1/0/1", "'0/1'"),
+        ("redis://127.0.0.1:1/%31x", "'1x'"),
+        ("redis://127.0.0.1:1?db=x", "'x'"),
+        ("redis://127.0.0.1:1/?db=-2", "'-2'"),
+        ("redis://127.0.0.1:1?db=", "''"),
+    ],
+)
+async def test_redis_database_must_be_an_integer(
+    opener: Callable[[str], Opening[Any]], url: str, value: str
+) -> None:
+    """A Redis database that is no integer >= 0 is refused, naming the value.
+
+    It used to open database 0 silently, or fail on the server.
+    """
+    with pytest.raises(ConfigurationError, match="database") as caught:
+        await opener(url)
+    assert value in str(caught.value)
+
+
+def test_redis_database_given_twice() -> None:
+    """A Redis database in both the path and ``?db=`` is ambiguous and refused."""
+    with pytest.raises(ConfigurationError, match="twice"):
+        RedisEventStore("redis://127.0.0.1:1/1?db=2")
+
+
+@pytest.mark.parametrize("db", ["", "/", "/0", "/15", "?db=3", "/?db=3"])
+async def test_good_redis_databases_are_accepted(db: str) -> None:
+    """An empty path, ``/N`` or ``?db=N`` opens the client on that database."""
+    store = RedisEventStore(f"redis://127.0.0.1:1{db}")
+    await store.close()
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [memory_backend, sqlite_backend, postgres_backend, redis_backend],
+    ids=["memory", "sqlite", "postgres", "redis"],
+)
+@pytest.mark.parametrize("url", [None, 5, b"memory://", ["memory://"]])
+async def test_backends_refuse_urls_that_are_not_str(
+    backend: Backend, url: object
+) -> None:
+    """A backend given something other than a str raises ConfigurationError."""
+    for open_ in (backend.open_store, backend.open_snapshot_store, backend.open_bus):
+        with pytest.raises(ConfigurationError, match="must be a str"):
+            await open_(url)  # type: ignore[arg-type]  # the wrong type on purpose
+
+
+@pytest.mark.parametrize("url", [5, b"memory://", ["memory://"]])
+async def test_openers_refuse_urls_that_are_not_str(url: object) -> None:
+    """`open_store` and its siblings name the type of a URL that is not a str."""
+    for opener in OPENERS:
+        with pytest.raises(ConfigurationError, match="must be a str") as caught:
+            await opener(url)  # type: ignore[arg-type]  # the wrong type on purpose
+        assert "memory" in str(caught.value)
+
+
+SEED_URLS = [
+    "memory://",
+    "sqlite:///app.db?synchronous=normal&busy_timeout=2",
+    "sqlite:////var/lib/app%20data.db",
+    "postgresql://user:pw@127.0.0.1:5432,[::1]:5433/db?schema=s&min_size=1",
+    "postgres://127.0.0.1/db?application_name=x&connect_timeout=2.5",
+    "redis://user:pw@127.0.0.1:6379/0?prefix=p&socket_timeout=2",
+    "rediss://[::1]:6380?db=2",
+]
+# Characters that matter to URL syntax, or to the checks after it.
+TRICKY = [
+    *"[]@:/?#%&=,;+ -_.~0123456789abcdefxyz",
+    "\x00",
+    "\t",
+    "\n",
+    "\\",
+    "\uff03",
+    "\uff1a",
+    "\ud800",
+    "\xe9",
+    "%00",
+    "%ff",
+    "%zz",
+    "%25",
+    "://",
+]
+
+
+@st.composite
+def mutated_urls(draw: st.DrawFn) -> str:
+    """Draw a good URL of some scheme, then insert, delete or replace a few bits."""
+    url = draw(st.sampled_from(SEED_URLS))
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        start = draw(st.integers(min_value=0, max_value=len(url)))
+        end = draw(st.integers(min_value=start, max_value=min(len(url), start + 3)))
+        piece = draw(st.sampled_from(["", *TRICKY]))
+        url = url[:start] + piece + url[end:]
+    return url
+
+
+def _parse_everywhere(url: object) -> None:
+    """Run every URL parser on *url*, as far as it gets without connecting."""
+    parsers: list[Callable[[Any], object]] = [
+        orchestrix.config._backend,
+        orchestrix.backends.memory._check_url,
+        lambda u: parse_sqlite_url(u, STORE_OPTIONS),
+        parse_postgres_url,
+        RedisEventStore,
+    ]
+    for parse in parsers:
+        with contextlib.suppress(ConfigurationError):
+            parse(url)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        mutated_urls(),
+        st.text(),
+        st.builds(
+            "".join,
+            st.tuples(
+                st.sampled_from(
+                    ["memory://", "sqlite://", "postgresql://", "redis://"]
+                ),
+                st.lists(st.sampled_from(TRICKY)).map("".join),
+            ),
+        ),
+        st.binary(),
+        st.integers(),
+        st.none(),
+    )
+)
+def test_url_parsers_raise_only_configuration_errors(url: object) -> None:
+    """Whatever the URL, parsing it succeeds or raises ConfigurationError.
+
+    No ValueError, TypeError or UnicodeError of urllib or a driver escapes.
+    """
+    _parse_everywhere(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("redis://127.0.0.1:1/0?max_attempts=0", id="redis"),
+        pytest.param("postgresql://u@127.0.0.1:1/db?max_attempts=1_0", id="postgres"),
+        pytest.param("sqlite:///{tmp}/x.db?max_attempts=0", id="sqlite"),
+    ],
+)
+async def test_stores_check_bus_options_of_their_url(url: str, tmp_path: Any) -> None:
+    """One URL serves store and bus: every store refuses a bad bus option alike.
+
+    The ports are closed, so the error comes from the check, before connecting.
+    """
+    with pytest.raises(ConfigurationError, match="bus option 'max_attempts' must be"):
+        await open_store(url.format(tmp=tmp_path))

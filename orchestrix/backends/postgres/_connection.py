@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
-from orchestrix._utils import AsyncResource, redact_url
+from orchestrix._utils import AsyncResource, mask_password, redact_url, split_url
+from orchestrix.backends._front_bus import BUS_OPTIONS, check_bus_option
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -93,7 +94,7 @@ class PostgresOptions:
         concurrency: Bus: handlers running at once per group in a process.
     """
 
-    dsn: str
+    dsn: str = field(repr=False)  # it may hold a password
     schema: str = DEFAULT_SCHEMA
     min_size: int = 1
     max_size: int = 10
@@ -102,7 +103,7 @@ class PostgresOptions:
     command_timeout: float | None = None
     visibility_timeout: float = 30.0
     max_attempts: int = 5
-    poll_interval: float = 5.0
+    poll_interval: float = 1.0
     concurrency: int = 1
 
     @property
@@ -122,6 +123,9 @@ _FLOAT_OPTIONS: Final = (
 
 
 def _check_option(name: str, value: object, url: str) -> Any:
+    if name in BUS_OPTIONS:
+        # One type, range and message for the bus options of every backend.
+        return check_bus_option(name, value)
     minimum = {**_INT_OPTIONS, **_INT_OPTIONS_MORE}.get(name)
     if minimum is not None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -147,22 +151,32 @@ def parse_url(url: str, **overrides: object) -> PostgresOptions:
     Keyword *overrides* win over the URL's query parameters of the same name.
 
     Raises:
-        ConfigurationError: A bad scheme, schema name or option value.
+        ConfigurationError: A bad scheme, a malformed URL (see
+            `orchestrix._utils.split_url`), an option given twice, a bad
+            schema name or option value.
     """
-    redacted = redact_url(str(url))
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in {"postgresql", "postgres"}:
-        msg = f"not a PostgreSQL URL: {redacted!r}; use postgresql://user@host/db"
-        raise ConfigurationError(msg)
+    parts = split_url(
+        url,
+        kind="PostgreSQL",
+        schemes=("postgresql", "postgres"),
+        usage="use postgresql://user@host/db",
+        multi_host=True,
+    )
+    redacted = redact_url(url)
     known = {*_INT_OPTIONS, *_INT_OPTIONS_MORE, *_FLOAT_OPTIONS, "schema"}
     rest: list[tuple[str, str]] = []
     values: dict[str, object] = {}
+    seen: set[str] = set()
     for key, raw in parse_qsl(parts.query, keep_blank_values=True):
+        if key in seen:
+            msg = f"option {key!r} is given twice in PostgreSQL URL {redacted!r}"
+            raise ConfigurationError(msg)
+        seen.add(key)
         if key not in known:
             rest.append((key, raw))
             continue
-        if key == "schema":
-            values[key] = raw
+        if key == "schema" or key in BUS_OPTIONS:
+            values[key] = raw  # bus options are checked from their text
             continue
         try:
             values[key] = int(raw) if key not in _FLOAT_OPTIONS else float(raw)
@@ -261,6 +275,7 @@ async def create_pool(options: PostgresOptions) -> asyncpg.Pool[Any]:
 
     Raises:
         BackendUnavailable: The server cannot be reached or refuses the login.
+        ConfigurationError: asyncpg or the server refuses a URL parameter.
         MissingDependencyError: asyncpg is not installed.
     """
     driver = import_asyncpg()
@@ -275,8 +290,30 @@ async def create_pool(options: PostgresOptions) -> asyncpg.Pool[Any]:
             init=prepare_connection,
         )
     except Exception as exc:  # noqa: BLE001 -- every driver failure is translated
-        raise_translated(exc, f"cannot connect to {options.redacted}")
-    return pool
+        if not _refused_setting(driver, exc):
+            raise_translated(exc, f"cannot connect to {options.redacted}")
+        # Raised after this block, so that the driver's error is neither the
+        # cause nor the context: its text may quote the URL, password too.
+        refused = f"{type(exc).__name__}: {mask_password(str(exc), options.dsn)}"
+    else:
+        return pool
+    msg = (
+        f"cannot connect to {options.redacted}: a URL parameter is refused "
+        f"({refused}); parameters other than orchestrix's own go to asyncpg "
+        f"and the server"
+    )
+    raise ConfigurationError(msg)
+
+
+def _refused_setting(driver: ModuleType, exc: Exception) -> bool:
+    """Return True if asyncpg or the server refused a setting while connecting."""
+    return not isinstance(exc, OrchestrixError) and isinstance(
+        exc,
+        driver.ClientConfigurationError
+        | driver.UndefinedObjectError  # an unknown server setting
+        | driver.InvalidParameterValueError  # a bad value for a server setting
+        | ValueError,  # asyncpg's reading of the URL
+    )
 
 
 def connection_lost(exc: BaseException) -> bool:

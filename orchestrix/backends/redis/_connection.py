@@ -15,9 +15,10 @@ import logging
 import math
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Final
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
-from orchestrix._utils import AsyncResource, redact_url
+from orchestrix._utils import AsyncResource, redact_url, split_url
+from orchestrix.backends._front_bus import BUS_OPTIONS, parse_bus_options
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -211,7 +212,9 @@ class RedisErrors:
         errors = self._exceptions
         text = str(exc) or type(exc).__name__
         if self._password:
-            text = text.replace(self._password, "***")
+            # As written in the URL, and as redis-py decoded and sent it.
+            for password in (self._password, unquote(self._password)):
+                text = text.replace(password, "***")
         where = self.where
         if isinstance(exc, errors.AuthenticationError | errors.AuthorizationError):
             return BackendUnavailable(
@@ -306,6 +309,9 @@ class RedisResource(AsyncResource):
         merged: dict[str, object] = dict(found)
         merged.update({k: v for k, v in options.items() if v is not None})
         self._options = merged
+        # Every Redis resource checks the bus options of its URL, so a bad one
+        # fails the same way whichever of store, snapshots or bus opens it.
+        parse_bus_options({k: v for k, v in merged.items() if k in BUS_OPTIONS})
         self._where = redact_url(base_url)
         prefix = _text("prefix", merged.get("prefix", DEFAULT_PREFIX))
         if not _PREFIX.fullmatch(prefix):
@@ -386,22 +392,20 @@ def _split_url(
     if not isinstance(url, str):
         msg = f"a Redis URL must be a str, got {type(url).__name__}"
         raise ConfigurationError(msg)
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
-    except ValueError as exc:
-        msg = f"not a valid Redis URL: {redact_url(url)!r} ({exc})"
-        raise ConfigurationError(msg) from exc
-    if parts.scheme not in {"redis", "rediss"}:
-        msg = (
-            f"not a Redis URL: {redact_url(url)!r}; use redis://host:port/db or "
-            f"rediss:// for TLS"
-        )
-        raise ConfigurationError(msg)
+    parts = split_url(
+        url,
+        kind="Redis",
+        schemes=("redis", "rediss"),
+        usage="use redis://host:port/db or rediss:// for TLS",
+    )
     ours: dict[str, str] = {}
     theirs: list[tuple[str, str]] = []
-    for key, value in query:
+    seen: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in seen:
+            msg = f"option {key!r} is given twice in Redis URL {redact_url(url)!r}"
+            raise ConfigurationError(msg)
+        seen.add(key)
         if key in names:
             ours[key] = value
         elif key in _DRIVER_OPTIONS:
@@ -415,8 +419,29 @@ def _split_url(
                 f"known: {known}"
             )
             raise ConfigurationError(msg)
+    _check_database(parts.path, dict(theirs).get("db"), redact_url(url))
     base = urlunsplit(parts._replace(query=urlencode(theirs), fragment=""))
-    return base, ours, password
+    return base, ours, parts.password
+
+
+def _check_database(path: str, option: str | None, shown: str) -> None:
+    """Refuse a database that is no integer >= 0, or one given twice.
+
+    redis-py itself reads ``/abc`` as database 0 and ``/1/2`` as 12.
+    """
+    in_path = unquote(path).removeprefix("/")
+    if in_path and option is not None:
+        msg = (
+            f"Redis URL {shown!r} gives the database twice, in the path and as "
+            f"?db=; give it once"
+        )
+        raise ConfigurationError(msg)
+    text = in_path if option is None else option
+    if (in_path or option is not None) and not (text.isascii() and text.isdigit()):
+        msg = (
+            f"the database in Redis URL {shown!r} must be an integer >= 0, got {text!r}"
+        )
+        raise ConfigurationError(msg)
 
 
 def _make_client(url: str, retries: int, where: str) -> Any:
