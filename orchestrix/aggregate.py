@@ -57,7 +57,7 @@ from orchestrix.errors import (
     InvalidArgumentError,
     SerializationError,
 )
-from orchestrix.messages import Event
+from orchestrix.messages import MAX_SCHEMA_VERSION, Event
 from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
@@ -185,10 +185,14 @@ class AggregateRoot:
         elif "aggregate_type" not in own:
             cls.aggregate_type = cls.__qualname__
         version = cls.snapshot_version
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 1 <= version <= MAX_SCHEMA_VERSION
+        ):
             msg = (
-                f"{cls.__qualname__}.snapshot_version must be an int >= 1, "
-                f"got {version!r}"
+                f"{cls.__qualname__}.snapshot_version must be an int from 1 to "
+                f"{MAX_SCHEMA_VERSION}, got {version!r}"
             )
             raise ConfigurationError(msg)
         cls._apply_methods = _collect_apply_methods(cls)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVELOPE_FIELDS",
+    "MAX_SCHEMA_VERSION",
     "Command",
     "Event",
     "Message",
@@ -58,6 +59,10 @@ ENVELOPE_FIELDS: Final = (
     "correlation_id",
     "causation_id",
 )
+
+#: The largest schema version (of an event class or a snapshot) every backend
+#: stores: a signed 32-bit int.
+MAX_SCHEMA_VERSION: Final = 2**31 - 1
 
 _DEFAULT_SOURCE_ENV: Final = "ORCHESTRIX_SOURCE"
 _default_source: str | None = None
@@ -245,9 +250,14 @@ class Message:
                     f"commands and queries are not stored"
                 )
                 raise ConfigurationError(msg)
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            if (
+                isinstance(version, bool)
+                or not isinstance(version, int)
+                or not 1 <= version <= MAX_SCHEMA_VERSION
+            ):
                 msg = (
-                    f"{cls.__qualname__}: version= must be an int >= 1, got {version!r}"
+                    f"{cls.__qualname__}: version= must be an int from 1 to "
+                    f"{MAX_SCHEMA_VERSION}, got {version!r}"
                 )
                 raise ConfigurationError(msg)
         name = cls.__qualname__ if type is None else type

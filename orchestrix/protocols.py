@@ -82,7 +82,8 @@ class EventStore(Protocol):
         Idempotency: if every event (by id) is already stored in this stream,
         consecutively and in this order, nothing is written and the original
         result is returned, whatever *expected_version* says, so retrying an
-        append whose acknowledgement was lost is safe.
+        append whose acknowledgement was lost is safe. Only the ids are
+        compared: the events stored first stand.
 
         Args:
             stream_id: The stream to append to; created by its first append.

@@ -25,10 +25,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Final
 
-from orchestrix._utils import AsyncResource, check_stream_id
+from orchestrix._utils import AsyncResource, check_stream_id, storable_text
 from orchestrix.codec import EncodedMessage, encode
 from orchestrix.errors import ConcurrencyError, InvalidArgumentError
-from orchestrix.messages import Event, Message
+from orchestrix.messages import MAX_SCHEMA_VERSION, Event, Message
 from orchestrix.protocols import ANY, STREAM_EXISTS, EventStore, SnapshotStore
 from orchestrix.records import Snapshot
 
@@ -109,6 +109,18 @@ def _not_an_event(stream_id: str, item: object) -> InvalidArgumentError:
     )
 
 
+def _check_event_id(stream_id: str, event_id: object) -> None:
+    # An id is a key in every backend: PostgreSQL refuses NUL in text, and
+    # Redis and SQLite cannot encode a lone surrogate.
+    if type(event_id) is str and event_id and storable_text(event_id):
+        return
+    msg = (
+        f"append to {stream_id!r}: event id {event_id!r} must be a non-empty str "
+        f"without NUL characters or unpaired surrogates"
+    )
+    raise InvalidArgumentError(msg)
+
+
 def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
     """Return the stored form of *events*, an iterable consumed exactly once.
 
@@ -124,6 +136,7 @@ def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
             event = items[0]
             if not isinstance(event, Event):
                 raise _not_an_event(stream_id, event)
+            _check_event_id(stream_id, event.id)
             return [encode(event)]
     elif (
         events is None
@@ -143,6 +156,7 @@ def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
     for event in items:
         if not isinstance(event, Event):
             raise _not_an_event(stream_id, event)
+        _check_event_id(stream_id, event.id)
         if event.id in seen:
             msg = f"append to {stream_id!r}: event id {event.id!r} is given twice"
             raise InvalidArgumentError(msg)
@@ -161,23 +175,26 @@ def check_snapshot(snapshot: object) -> Snapshot:
         msg = f"save() takes a Snapshot, got {type(snapshot).__qualname__}"
         raise InvalidArgumentError(msg)
     stream_id = check_stream_id(snapshot.stream_id)
-    for name in ("version", "schema_version"):
+    for name, largest in (
+        ("version", MAX_INT64),
+        ("schema_version", MAX_SCHEMA_VERSION),
+    ):
         value: object = getattr(snapshot, name)
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
-            or not 1 <= value <= MAX_INT64
+            or not 1 <= value <= largest
         ):
             msg = (
                 f"snapshot of {stream_id!r}: {name} must be an int from 1 to "
-                f"2**63 - 1, got {value!r}"
+                f"{largest}, got {value!r}"
             )
             raise InvalidArgumentError(msg)
     kind: object = snapshot.aggregate_type
-    if not isinstance(kind, str) or not kind:
+    if not isinstance(kind, str) or not kind or not storable_text(kind):
         msg = (
-            f"snapshot of {stream_id!r}: aggregate_type must be a non-empty str, "
-            f"got {kind!r}"
+            f"snapshot of {stream_id!r}: aggregate_type must be a non-empty str "
+            f"without NUL characters or unpaired surrogates, got {kind!r}"
         )
         raise InvalidArgumentError(msg)
     state: object = snapshot.state

@@ -277,6 +277,22 @@ class EventStoreContract:
             await store.append("s", [ContractEvent(number=1), "not an event"])  # type: ignore[list-item]  # the wrong type is the point
         assert await store.stream_version("s") == 0
 
+    @pytest.mark.parametrize(
+        "event_id",
+        [
+            pytest.param("", id="empty"),
+            pytest.param("a\x00b", id="nul"),
+            pytest.param("\udc00", id="lone-surrogate"),
+        ],
+    )
+    async def test_event_ids_every_backend_can_keep(
+        self, store: EventStore, event_id: str
+    ) -> None:
+        """An event id that some backend could not store is refused by all."""
+        with pytest.raises(InvalidArgumentError):
+            await store.append("s", [ContractEvent(number=1, id=event_id)])
+        assert await store.stream_version("s") == 0
+
     async def test_same_id_twice_in_one_batch(self, store: EventStore) -> None:
         """A batch that repeats an event id is rejected before anything is stored."""
         event = ContractEvent(number=1)

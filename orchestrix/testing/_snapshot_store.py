@@ -125,6 +125,11 @@ class SnapshotStoreContract:
             pytest.param({"version": 2**63}, id="version-beyond-64-bits"),
             pytest.param({"version": True}, id="version-bool"),
             pytest.param({"schema_version": 0}, id="schema-version-zero"),
+            pytest.param({"schema_version": 2**31}, id="schema-version-beyond-32-bits"),
+            pytest.param({"aggregate_type": "a\x00b"}, id="nul-in-aggregate-type"),
+            pytest.param(
+                {"aggregate_type": "\ud800"}, id="surrogate-in-aggregate-type"
+            ),
             pytest.param({"schema_version": "2"}, id="schema-version-str"),
             pytest.param({"aggregate_type": ""}, id="empty-aggregate-type"),
             pytest.param({"aggregate_type": None}, id="aggregate-type-none"),

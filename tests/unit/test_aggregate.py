@@ -454,9 +454,9 @@ def test_bad_type_keyword_is_rejected(bad: Any):
             pass
 
 
-@pytest.mark.parametrize("bad", [0, True, "2"])
+@pytest.mark.parametrize("bad", [0, True, "2", 2**31])
 def test_bad_snapshot_version_is_rejected(bad: Any):
-    """snapshot_version must be an int >= 1, checked when the class is defined."""
+    """snapshot_version must be an int from 1 to 2**31 - 1, checked at definition."""
     with pytest.raises(ConfigurationError, match="snapshot_version must be an int"):
 
         class Bad(AggregateRoot):

@@ -75,15 +75,29 @@ async def test_naive_time_is_rejected() -> None:
     assert store.streams() == []
 
 
-async def test_same_id_with_other_content_is_no_retry() -> None:
-    """A new event that reuses a stored id is a duplicate, even in its stream."""
+async def test_retry_is_recognised_by_ids_and_keeps_what_is_stored() -> None:
+    """Reusing stored ids in their place is a retry: the first events stand.
+
+    As on every backend (`EventStore.append`), the retried events' contents
+    are not compared, so an idempotency key reused with a later timestamp
+    returns the original result and changes nothing.
+    """
     store = InMemoryEventStore()
     event = Opened(owner="ada")
-    await store.append("s", [event])
-    impostor = Opened(owner="eve", id=event.id)
-    with pytest.raises(DuplicateEventError, match="not as this same batch"):
-        await store.append("s", [impostor])
+    first = await store.append("s", [event])
+    again = Opened(owner="eve", id=event.id)
+    assert await store.append("s", [again]) == first
     assert store.events("s") == [event]
+
+
+async def test_stored_id_elsewhere_in_the_stream_is_a_duplicate() -> None:
+    """An id already stored, reused in another place of the stream, is a duplicate."""
+    store = InMemoryEventStore()
+    event = Opened(owner="ada")
+    await store.append("s", [event, Opened(owner="bob")])
+    with pytest.raises(DuplicateEventError, match="at version 1"):
+        await store.append("s", [Opened(owner="cy"), Opened(owner="eve", id=event.id)])
+    assert len(store.events("s")) == 2
 
 
 async def test_read_sees_the_store_as_iteration_began() -> None:
