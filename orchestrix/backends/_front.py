@@ -128,17 +128,11 @@ def _storable_id(event_id: object) -> bool:
     )
 
 
-def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
-    """Return the stored form of *events*, an iterable consumed exactly once.
-
-    Raises:
-        InvalidArgumentError: *events* is not an iterable of Event instances,
-            holds an id no backend can store, or holds one event id twice.
-        SerializationError: An event cannot be stored losslessly.
-    """
+def _items(stream_id: str, events: object) -> list[Any] | tuple[Any, ...]:
+    """Return *events* as a list or tuple, consuming an iterator once."""
     if type(events) in _SEQUENCES:
-        items: list[Any] | tuple[Any, ...] = events  # type: ignore[assignment]  # checked just above
-    elif (
+        return events  # type: ignore[return-value]  # checked just above
+    if (
         events is None
         or isinstance(events, str | bytes | bytearray | Message)
         or not hasattr(events, "__iter__")
@@ -149,8 +143,18 @@ def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
             f"to append one event, pass [event]"
         )
         raise InvalidArgumentError(msg)
-    else:
-        items = list(events)
+    return list(events)
+
+
+def encode_events(stream_id: str, events: object) -> list[EncodedMessage]:
+    """Return the stored form of *events*, an iterable consumed exactly once.
+
+    Raises:
+        InvalidArgumentError: *events* is not an iterable of Event instances,
+            holds an id no backend can store, or holds one event id twice.
+        SerializationError: An event cannot be stored losslessly.
+    """
+    items = _items(stream_id, events)
     if len(items) == 1:
         # A single event (the common command) needs no search for repeats.
         event = items[0]
