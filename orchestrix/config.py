@@ -74,6 +74,19 @@ _BUILTIN: Final[dict[str, tuple[str, str | None]]] = {
 T = TypeVar("T")
 
 
+def builtin_schemes(module: str) -> tuple[str, ...]:
+    """Return the URL schemes the built-in backend *module* is registered for.
+
+    The one list of built-in schemes is `_BUILTIN`; the backends' URL parsers
+    ask it, and a test keeps the package's entry points equal to it.
+    """
+    return tuple(
+        scheme
+        for scheme, (target, _) in _BUILTIN.items()
+        if target.partition(":")[0] == module
+    )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What a backend registers under its URL scheme(s)."""

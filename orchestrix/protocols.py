@@ -182,9 +182,10 @@ class SnapshotStore(Protocol):
         racing writers never move a stream's snapshot backwards.
 
         Raises:
-            InvalidArgumentError: Not a `Snapshot`, a bad stream id, a version or
-                schema version outside 1 to 2**63 - 1, an empty aggregate type,
-                or state that is not bytes.
+            InvalidArgumentError: Not a `Snapshot`, a bad stream id, a version
+                outside 1 to 2**63 - 1, a schema version outside 1 to 2**31 - 1,
+                an aggregate type that is empty or holds NUL or a lone
+                surrogate, or state that is not bytes.
         """
         ...
 
@@ -229,6 +230,10 @@ class MessageBus(Protocol):
             HandlerRegistrationError: A command type already has a handler in
                 this process, or the bus is already started and cannot take
                 new subscriptions.
+            InvalidArgumentError: *message_type* is no Message class, *handler*
+                is not async (an ``async def`` function, or an object whose
+                ``__call__`` is one), or *group* is not None or a storable name
+                of 1 to 255 characters.
         """
         ...
 

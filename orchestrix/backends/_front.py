@@ -8,8 +8,9 @@ backend module holds only what its technology does differently.
 
 Decisions taken here, once for every backend (each pinned by a contract test):
 
-* ``append`` takes any iterable of events and consumes it exactly once; a
-  non-iterable, ``None``, a str or a single message is an `InvalidArgumentError`.
+* ``append`` takes any ordered iterable of events and consumes it exactly
+  once; a non-iterable, ``None``, a str, a set or a single message is an
+  `InvalidArgumentError`.
 * Arguments are checked when ``read``/``read_all`` is called, not when the
   iterator is first advanced.
 * Versions, positions and limits beyond the 64-bit range every database can
@@ -141,6 +142,12 @@ def _items(stream_id: str, events: object) -> list[Any] | tuple[Any, ...]:
             f"append to {stream_id!r}: events must be an iterable of Event "
             f"instances (a list, for example), got {type(events).__qualname__}; "
             f"to append one event, pass [event]"
+        )
+        raise InvalidArgumentError(msg)
+    if isinstance(events, set | frozenset):
+        msg = (
+            f"append to {stream_id!r}: events must come in order, and a set has "
+            f"none; pass a list"
         )
         raise InvalidArgumentError(msg)
     return list(events)
@@ -349,9 +356,10 @@ class FrontSnapshotStore(AsyncResource, SnapshotStore):
         See `orchestrix.protocols.SnapshotStore.save`.
 
         Raises:
-            InvalidArgumentError: Not a Snapshot, a bad stream id, a version or
-                schema version outside 1 to 2**63 - 1, an empty aggregate
-                type, or state that is not bytes.
+            InvalidArgumentError: Not a Snapshot, a bad stream id, a version
+                outside 1 to 2**63 - 1, a schema version outside 1 to
+                2**31 - 1, an aggregate type that is empty or holds NUL or a
+                lone surrogate, or state that is not bytes.
             ResourceClosedError: The store is closed.
         """
         self._check_open()

@@ -26,11 +26,12 @@ Decisions taken here, once for every bus (each pinned by a contract test):
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import re
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, final
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from orchestrix._utils import AsyncResource, default_group, message_type_names
@@ -165,6 +166,19 @@ class Subscription:
     group: str
 
 
+def _is_async_callable(handler: object) -> TypeGuard[Handler[Any]]:
+    """Return whether calling *handler* gives an awaitable, as far as it shows.
+
+    Coroutine functions, `functools.partial`s of them, and objects whose
+    class's ``__call__`` is one (AsyncMock included) pass; plain functions do
+    not.
+    """
+    # The class's __call__, looked up on the type: an instance attribute
+    # named __call__ is not what a call runs.
+    call = inspect.getattr_static(type(handler), "__call__", None)
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
 @final
 class Subscriptions:
     """The subscriptions of one bus, and the routes from message classes to them."""
@@ -190,8 +204,12 @@ class Subscriptions:
         if not (isinstance(message_type, type) and issubclass(message_type, Message)):
             msg = f"subscribe() takes a Message subclass, got {message_type!r:.80}"
             raise InvalidArgumentError(msg)
-        if not callable(handler):
-            msg = f"subscribe() takes an async callable handler, got {handler!r:.80}"
+        if not _is_async_callable(handler):
+            msg = (
+                f"subscribe() takes an async handler (an async def function or an "
+                f"object with an async __call__), got {handler!r:.80}; a plain "
+                f"function would run, then fail every delivery"
+            )
             raise InvalidArgumentError(msg)
         chosen = default_group(handler) if group is None else check_group(group)
         if group is None and _group_problem(chosen) is not None:

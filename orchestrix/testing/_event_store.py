@@ -27,7 +27,12 @@ from orchestrix.protocols import (
     EventStore,
 )
 from orchestrix.records import AppendResult, Recorded
-from orchestrix.testing._support import WAIT_TIMEOUT, ContractEvent, OpaqueEvent
+from orchestrix.testing._support import (
+    WAIT_TIMEOUT,
+    ContractEvent,
+    OpaqueEvent,
+    OtherContractEvent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -510,12 +515,16 @@ class EventStoreContract:
             pytest.param(ContractEvent(number=1), id="single-event"),
             pytest.param("events", id="str"),
             pytest.param(42, id="int"),
+            pytest.param(
+                {OtherContractEvent(number=1), OtherContractEvent(number=2)},
+                id="unordered-set",
+            ),
         ],
     )
     async def test_events_that_are_no_iterable_of_events(
         self, store: EventStore, events: Any
     ) -> None:
-        """Anything but an iterable of events raises `InvalidArgumentError`."""
+        """Anything but an ordered iterable of events raises `InvalidArgumentError`."""
         with pytest.raises(InvalidArgumentError):
             await store.append("s", events)
         assert await store.stream_version("s") == 0

@@ -484,3 +484,34 @@ async def test_stores_check_bus_options_of_their_url(url: str, tmp_path: Any) ->
     """
     with pytest.raises(ConfigurationError, match="bus option 'max_attempts' must be"):
         await open_store(url.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize("option", ["ssl_cert_reqs=none", "ssl_ca_certs=/x.pem"])
+async def test_tls_options_need_a_rediss_url(option: str) -> None:
+    """A TLS option on a plain redis:// URL is refused before connecting.
+
+    redis-py accepts it, then fails every connection with a raw TypeError.
+    """
+    with pytest.raises(ConfigurationError, match="needs a rediss:// URL"):
+        await open_store(f"redis://127.0.0.1:1/0?{option}")
+
+
+def test_entry_points_match_the_one_list_of_builtin_schemes() -> None:
+    """The package's entry points register exactly the built-in schemes.
+
+    `orchestrix.config` keeps the one list; the backends' URL parsers read
+    their schemes from it, and the entry points must not drift from it.
+    """
+    from importlib.metadata import entry_points
+
+    ours = {
+        entry.name: entry.value
+        for entry in entry_points(group=orchestrix.config.ENTRY_POINT_GROUP)
+        if entry.value.startswith("orchestrix.")
+    }
+    builtin = orchestrix.config._BUILTIN
+    assert ours == {scheme: target for scheme, (target, _) in builtin.items()}
+    assert orchestrix.config.builtin_schemes("orchestrix.backends.postgres") == (
+        "postgresql",
+        "postgres",
+    )

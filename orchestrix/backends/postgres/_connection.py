@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlunsplit
 
 from orchestrix._utils import AsyncResource, mask_password, redact_url, split_url
 from orchestrix.backends._front_bus import BUS_OPTIONS, check_bus_option
+from orchestrix.config import builtin_schemes
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -158,7 +159,7 @@ def parse_url(url: str, **overrides: object) -> PostgresOptions:
     parts = split_url(
         url,
         kind="PostgreSQL",
-        schemes=("postgresql", "postgres"),
+        schemes=builtin_schemes("orchestrix.backends.postgres"),
         usage="use postgresql://user@host/db",
         multi_host=True,
     )

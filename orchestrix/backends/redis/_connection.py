@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 from orchestrix._utils import AsyncResource, redact_url, split_url
 from orchestrix.backends._front_bus import BUS_OPTIONS, parse_bus_options
+from orchestrix.config import builtin_schemes
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -395,7 +396,7 @@ def _split_url(
     parts = split_url(
         url,
         kind="Redis",
-        schemes=("redis", "rediss"),
+        schemes=builtin_schemes("orchestrix.backends.redis"),
         usage="use redis://host:port/db or rediss:// for TLS",
     )
     ours: dict[str, str] = {}
@@ -409,6 +410,14 @@ def _split_url(
         if key in names:
             ours[key] = value
         elif key in _DRIVER_OPTIONS:
+            if key.startswith("ssl_") and parts.scheme != "rediss":
+                # redis-py would take it, then fail with a TypeError at the
+                # first connection: TLS options belong to rediss:// URLs.
+                msg = (
+                    f"option {key!r} in Redis URL {redact_url(url)!r} configures "
+                    f"TLS, which needs a rediss:// URL"
+                )
+                raise ConfigurationError(msg)
             theirs.append((key, value))
             if key == "socket_timeout":
                 ours[key] = value

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote
 
 from orchestrix._utils import redact_url, split_url
 from orchestrix.backends.sqlite._schema import migrate, read_schema_version
+from orchestrix.config import builtin_schemes
 from orchestrix.errors import (
     BackendError,
     BackendTimeoutError,
@@ -97,7 +98,7 @@ def parse_url(url: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, str]]:
     parts = split_url(
         url,
         kind="SQLite",
-        schemes=("sqlite",),
+        schemes=builtin_schemes("orchestrix.backends.sqlite"),
         usage="expected sqlite:///path/to/file.db",
     )
     shown = redact_url(url)
