@@ -59,6 +59,7 @@ from orchestrix.protocols import DurableMessageBus as DurableMessageBus
 from orchestrix.protocols import EventStore as EventStore
 from orchestrix.protocols import ExpectedVersion as ExpectedVersion
 from orchestrix.protocols import Handler as Handler
+from orchestrix.protocols import LiveEventStore as LiveEventStore
 from orchestrix.protocols import MessageBus as MessageBus
 from orchestrix.protocols import SnapshotStore as SnapshotStore
 from orchestrix.records import AppendResult as AppendResult
@@ -66,6 +67,8 @@ from orchestrix.records import DeadLetter as DeadLetter
 from orchestrix.records import Recorded as Recorded
 from orchestrix.records import Snapshot as Snapshot
 from orchestrix.repository import Repository as Repository
+from orchestrix.subscriptions import Subscription as Subscription
+from orchestrix.subscriptions import subscribe as subscribe
 
 __all__ = [
     "ANY",
@@ -95,6 +98,7 @@ __all__ = [
     "HandlerError",
     "HandlerRegistrationError",
     "InvalidArgumentError",
+    "LiveEventStore",
     "Message",
     "MessageBus",
     "MissingDependencyError",
@@ -108,6 +112,7 @@ __all__ = [
     "SerializationError",
     "Snapshot",
     "SnapshotStore",
+    "Subscription",
     "UnknownMessageType",
     "applies",
     "cloudevent_to_recorded",
@@ -123,6 +128,7 @@ __all__ = [
     "recorded_to_cloudevent",
     "register_upcaster",
     "set_default_source",
+    "subscribe",
     "to_batch",
     "to_binary",
     "to_cloudevent",

@@ -15,7 +15,7 @@ Versions and positions (see ADR 0003):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Final, Protocol, TypeAlias, TypeVar
+from typing import Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from orchestrix.messages import Event, Message
 
@@ -35,6 +35,7 @@ __all__ = [
     "EventStore",
     "ExpectedVersion",
     "Handler",
+    "LiveEventStore",
     "MessageBus",
     "SnapshotStore",
 ]
@@ -165,6 +166,32 @@ class EventStore(Protocol):
         A read in progress raises `ResourceClosedError` when it next needs the
         store: it may finish the page of events it holds, but it never ends as
         if the stream had no more events.
+        """
+        ...
+
+
+@runtime_checkable
+class LiveEventStore(EventStore, Protocol):
+    """An event store that tells waiting readers when an append commits.
+
+    `orchestrix.subscriptions.Subscription` uses it to follow the log without
+    polling; stores without it are polled. Checked with ``isinstance`` when a
+    subscription starts.
+    """
+
+    async def wait_for_append(self, after_position: int) -> None:
+        """Return once an event after *after_position* may be readable.
+
+        Returns at once if the log already holds one. A wake-up is a hint:
+        the caller reads again to see what, if anything, is new. Bound the
+        wait with ``asyncio.timeout``; cancelling it leaves nothing behind.
+
+        Args:
+            after_position: The position the caller has read up to.
+
+        Raises:
+            InvalidArgumentError: A negative position.
+            ResourceClosedError: The store is closed, or closes while waiting.
         """
         ...
 

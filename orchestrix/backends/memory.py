@@ -24,7 +24,7 @@ from orchestrix._utils import (
     default_group,
     redact_url,
 )
-from orchestrix.backends._front import FrontEventStore, FrontSnapshotStore
+from orchestrix.backends._front import FrontEventStore, FrontSnapshotStore, check_after
 from orchestrix.backends._front_bus import (
     MAX_CLOSE_WAIT,
     FrontMessageBus,
@@ -42,6 +42,7 @@ from orchestrix.messages import Command, Event, Message
 from orchestrix.protocols import (
     STREAM_EXISTS,
     Handler,
+    LiveEventStore,
 )
 from orchestrix.records import AppendResult, Recorded, Snapshot
 
@@ -69,12 +70,14 @@ def _utc_from_timestamp(timestamp: float) -> datetime:
 
 
 @final
-class InMemoryEventStore(FrontEventStore):
+class InMemoryEventStore(FrontEventStore, LiveEventStore):
     """An `EventStore` held in memory, for tests and throwaway programs.
 
     A read yields the events stored when its iteration began (its first
     ``__anext__``); events appended while it runs are not yielded. Records are
     not copied: a read walks the stored ones, one page of references at a time.
+    Every append wakes the tasks waiting in `wait_for_append`, so
+    subscriptions follow it without polling.
 
     Inspection helpers for tests: `streams`, `events`.
     """
@@ -84,6 +87,8 @@ class InMemoryEventStore(FrontEventStore):
         self._streams: dict[str, list[Recorded]] = {}
         # event id -> its record: finds retries and duplicates.
         self._ids: dict[str, Recorded] = {}
+        # Futures of the tasks in wait_for_append, resolved by the next append.
+        self._waiters: list[asyncio.Future[None]] = []
 
     async def _append(
         self,
@@ -133,9 +138,43 @@ class InMemoryEventStore(FrontEventStore):
             stream.append(stored)
             ids[record.id] = stored
             position += 1
+        if self._waiters:
+            self._wake_waiters()
         if position == first + 1:
             return AppendResult(current, (first,))
         return AppendResult(current, tuple(range(first, position)))
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_append(self, after_position: int) -> None:
+        """Return once the log holds an event after *after_position*.
+
+        See `orchestrix.protocols.LiveEventStore.wait_for_append`.
+
+        Raises:
+            InvalidArgumentError: A negative position.
+            ResourceClosedError: The store is closed, or closes while waiting.
+        """
+        self._check_open()
+        after = check_after("after_position", after_position)
+        while len(self._log) <= after:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            self._check_open()
+
+    async def close(self) -> None:
+        """Close the store and wake every waiting task (see `EventStore.close`)."""
+        self._closed = True
+        self._wake_waiters()
 
     def _retry(self, stream_id: str, records: list[EncodedMessage]) -> AppendResult:
         """Return the original result if *records* repeat one earlier append."""

@@ -28,6 +28,9 @@ from orchestrix.testing._scenario import scenario as scenario
 from orchestrix.testing._snapshot_store import (
     SnapshotStoreContract as SnapshotStoreContract,
 )
+from orchestrix.testing._subscriptions import (
+    SubscriptionContract as SubscriptionContract,
+)
 
 __all__ = [
     "BusFactory",
@@ -36,5 +39,6 @@ __all__ = [
     "MessageBusContract",
     "Scenario",
     "SnapshotStoreContract",
+    "SubscriptionContract",
     "scenario",
 ]

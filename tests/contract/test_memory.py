@@ -18,6 +18,7 @@ from orchestrix.testing import (
     EventStoreContract,
     MessageBusContract,
     SnapshotStoreContract,
+    SubscriptionContract,
 )
 
 if TYPE_CHECKING:
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 
 class TestInMemoryEventStore(EventStoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[InMemoryEventStore]:
+        """A fresh in-memory store per test."""
+        async with InMemoryEventStore() as store:
+            yield store
+
+
+class TestInMemorySubscriptions(SubscriptionContract):
+    """Catch-up subscriptions on the memory store."""
+
     @pytest.fixture
     async def store(self) -> AsyncIterator[InMemoryEventStore]:
         """A fresh in-memory store per test."""

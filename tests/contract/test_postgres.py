@@ -14,6 +14,7 @@ from orchestrix.testing import (
     EventStoreContract,
     MessageBusContract,
     SnapshotStoreContract,
+    SubscriptionContract,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +50,16 @@ async def schema_url(postgres_url: str, unique_name: str) -> AsyncIterator[str]:
 
 class TestPostgresEventStore(EventStoreContract):
     """`PostgresEventStore` in a fresh schema, with small pages to cross them."""
+
+    @pytest.fixture
+    async def store(self, schema_url: str) -> AsyncIterator[EventStore]:
+        store = await open_store(f"{schema_url}&page_size=7&max_size=4")
+        yield store
+        await store.close()
+
+
+class TestPostgresSubscriptions(SubscriptionContract):
+    """Catch-up subscriptions on the postgres store."""
 
     @pytest.fixture
     async def store(self, schema_url: str) -> AsyncIterator[EventStore]:

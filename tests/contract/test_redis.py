@@ -20,6 +20,7 @@ from orchestrix.testing import (
     EventStoreContract,
     MessageBusContract,
     SnapshotStoreContract,
+    SubscriptionContract,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +51,19 @@ async def prefix(redis_url: str, unique_name: str) -> AsyncIterator[str]:
 
 class TestRedisEventStore(EventStoreContract):
     """`RedisEventStore` keeps the `EventStore` contract."""
+
+    @pytest.fixture
+    async def store(
+        self, redis_url: str, prefix: str
+    ) -> AsyncIterator[RedisEventStore]:
+        """A store on a fresh prefix, with small pages so paging is exercised."""
+        store = await RedisEventStore.open(redis_url, prefix=prefix, page_size=7)
+        yield store
+        await store.close()
+
+
+class TestRedisSubscriptions(SubscriptionContract):
+    """Catch-up subscriptions on the redis store."""
 
     @pytest.fixture
     async def store(

@@ -13,6 +13,7 @@ from orchestrix.testing import (
     EventStoreContract,
     MessageBusContract,
     SnapshotStoreContract,
+    SubscriptionContract,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +37,16 @@ __all__ = [
 
 class TestSQLiteEventStore(EventStoreContract):
     """`SQLiteEventStore` on a file database."""
+
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[EventStore]:
+        store = await open_store(f"sqlite:///{tmp_path}/events.db")
+        yield store
+        await store.close()
+
+
+class TestSQLiteSubscriptions(SubscriptionContract):
+    """Catch-up subscriptions on the sqlite store."""
 
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[EventStore]:

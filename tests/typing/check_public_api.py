@@ -18,15 +18,18 @@ from orchestrix import (
     Event,
     EventStore,
     Handler,
+    LiveEventStore,
     MessageBus,
     Recorded,
     Repository,
     SnapshotStore,
+    Subscription,
     applies,
     from_cloudevent,
     open_bus,
     open_snapshot_store,
     open_store,
+    subscribe,
 )
 from orchestrix.backends import memory, postgres, redis, sqlite
 from orchestrix.testing import Scenario, scenario
@@ -88,6 +91,8 @@ def backends_satisfy_their_protocols(
     redis_bus: RedisMessageBus,
 ) -> None:
     stores: list[EventStore] = [memory_store, sqlite_store, postgres_store, redis_store]
+    live: list[LiveEventStore] = [memory_store]
+    assert_type(subscribe(memory_store, types=Credited), Subscription)
     snapshot_stores: list[SnapshotStore] = [
         memory_snapshots,
         sqlite_snapshots,
@@ -103,6 +108,7 @@ def backends_satisfy_their_protocols(
         redis.backend,
     ]
     assert stores
+    assert live
     assert snapshot_stores
     assert buses
     assert durable
