@@ -25,6 +25,7 @@ from orchestrix.codec import register_upcaster as register_upcaster
 from orchestrix.codec import upcaster as upcaster
 from orchestrix.config import Backend as Backend
 from orchestrix.config import open_bus as open_bus
+from orchestrix.config import open_checkpoint_store as open_checkpoint_store
 from orchestrix.config import open_snapshot_store as open_snapshot_store
 from orchestrix.config import open_store as open_store
 from orchestrix.errors import AggregateNotFound as AggregateNotFound
@@ -55,6 +56,7 @@ from orchestrix.messages import set_default_source as set_default_source
 from orchestrix.protocols import ANY as ANY
 from orchestrix.protocols import NO_STREAM as NO_STREAM
 from orchestrix.protocols import STREAM_EXISTS as STREAM_EXISTS
+from orchestrix.protocols import CheckpointStore as CheckpointStore
 from orchestrix.protocols import DurableMessageBus as DurableMessageBus
 from orchestrix.protocols import EventStore as EventStore
 from orchestrix.protocols import ExpectedVersion as ExpectedVersion
@@ -81,6 +83,7 @@ __all__ = [
     "BackendError",
     "BackendTimeoutError",
     "BackendUnavailable",
+    "CheckpointStore",
     "CloudEvent",
     "CloudEventsFormatError",
     "Command",
@@ -123,6 +126,7 @@ __all__ = [
     "from_structured",
     "new_message_id",
     "open_bus",
+    "open_checkpoint_store",
     "open_snapshot_store",
     "open_store",
     "recorded_to_cloudevent",

@@ -35,18 +35,26 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator
     from types import TracebackType
 
-    from orchestrix.protocols import EventStore, MessageBus, SnapshotStore
+    from orchestrix.protocols import (
+        CheckpointStore,
+        EventStore,
+        MessageBus,
+        SnapshotStore,
+    )
 
 __all__ = [
     "BUS_URL_ENV",
+    "CHECKPOINT_URL_ENV",
     "DEFAULT_BUS_URL",
     "DEFAULT_STORE_URL",
     "SNAPSHOT_URL_ENV",
     "STORE_URL_ENV",
     "Backend",
+    "CheckpointBackend",
     "Opening",
     "known_schemes",
     "open_bus",
+    "open_checkpoint_store",
     "open_snapshot_store",
     "open_store",
 ]
@@ -54,6 +62,7 @@ __all__ = [
 STORE_URL_ENV: Final = "ORCHESTRIX_STORE_URL"
 BUS_URL_ENV: Final = "ORCHESTRIX_BUS_URL"
 SNAPSHOT_URL_ENV: Final = "ORCHESTRIX_SNAPSHOT_URL"
+CHECKPOINT_URL_ENV: Final = "ORCHESTRIX_CHECKPOINT_URL"
 #: The store used when neither an argument nor the environment names one: a
 #: SQLite file in the working directory (needs ``orchestrix[sqlite]``).
 DEFAULT_STORE_URL: Final = "sqlite:///orchestrix.db"
@@ -101,6 +110,15 @@ class Backend(Protocol):
 
     async def open_bus(self, url: str) -> MessageBus:
         """Return a message bus for *url* (not yet started)."""
+        ...
+
+
+@runtime_checkable
+class CheckpointBackend(Protocol):
+    """A backend that also keeps checkpoints (every built-in one does)."""
+
+    async def open_checkpoint_store(self, url: str) -> CheckpointStore:
+        """Return a ready checkpoint store for *url*."""
         ...
 
 
@@ -219,6 +237,37 @@ def open_snapshot_store(url: str | None = None) -> Opening[SnapshotStore]:
         url if url is not None else os.environ.get(SNAPSHOT_URL_ENV) or _store_url(None)
     )
     return Opening(lambda: _backend(target).open_snapshot_store(target))
+
+
+def open_checkpoint_store(url: str | None = None) -> Opening[CheckpointStore]:
+    """Open the checkpoint store named by *url*.
+
+    The default is ``$ORCHESTRIX_CHECKPOINT_URL``, then the store URL, so
+    checkpoints live beside the events they point into.
+
+    Raises:
+        ConfigurationError: Unknown scheme, bad URL, or a backend that keeps
+            no checkpoints.
+        MissingDependencyError: The backend's driver is not installed.
+        BackendUnavailable: The server cannot be reached.
+    """
+    target = (
+        url
+        if url is not None
+        else os.environ.get(CHECKPOINT_URL_ENV) or _store_url(None)
+    )
+
+    async def opening() -> CheckpointStore:
+        backend = _backend(target)
+        if not isinstance(backend, CheckpointBackend):
+            msg = (
+                f"the backend of {redact_url(target)!r} keeps no checkpoints (it "
+                f"has no open_checkpoint_store); use a backend that does"
+            )
+            raise ConfigurationError(msg)
+        return await backend.open_checkpoint_store(target)
+
+    return Opening(opening)
 
 
 def open_bus(url: str | None = None) -> Opening[MessageBus]:

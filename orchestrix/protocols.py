@@ -31,6 +31,7 @@ __all__ = [
     "MAX_STREAM_ID_LENGTH",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "CheckpointStore",
     "DurableMessageBus",
     "EventStore",
     "ExpectedVersion",
@@ -230,6 +231,54 @@ class SnapshotStore(Protocol):
         Afterwards `save` and `load` raise `ResourceClosedError`; a save already
         running completes or fails as a whole.
         """
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Named positions in the global log: where each subscriber resumes.
+
+    A subscriber (a projection, a relay) saves the position it has handled up
+    to under its name, and starts its next run after it. Names are 1 to
+    `MAX_STREAM_ID_LENGTH` characters, like stream ids. Checkpoints live in
+    the same backend as the events (its own table or keys), opened from the
+    same URL. After `close`, every method but `close` raises
+    `ResourceClosedError`.
+    """
+
+    async def load(self, name: str) -> int | None:
+        """Return the position saved under *name*, or None if none is.
+
+        Raises:
+            InvalidArgumentError: A bad name.
+        """
+        ...
+
+    async def save(self, name: str, position: int) -> None:
+        """Save *position* under *name*, replacing what was saved.
+
+        A save moves the checkpoint backwards too (a rebuild starts again
+        from 0); processes sharing a name must agree on who saves.
+
+        Raises:
+            InvalidArgumentError: A bad name, or a position that is not an int
+                from 0 to 2**63 - 1.
+        """
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Forget the checkpoint of *name*; nothing happens if there is none.
+
+        Raises:
+            InvalidArgumentError: A bad name.
+        """
+        ...
+
+    async def load_all(self) -> dict[str, int]:
+        """Return every saved checkpoint: name -> position, sorted by name."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's resources. Idempotent."""
         ...
 
 

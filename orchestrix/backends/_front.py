@@ -30,7 +30,13 @@ from orchestrix._utils import AsyncResource, check_stream_id, storable_text
 from orchestrix.codec import EncodedMessage, encode
 from orchestrix.errors import ConcurrencyError, InvalidArgumentError
 from orchestrix.messages import MAX_SCHEMA_VERSION, Event, Message
-from orchestrix.protocols import ANY, STREAM_EXISTS, EventStore, SnapshotStore
+from orchestrix.protocols import (
+    ANY,
+    STREAM_EXISTS,
+    CheckpointStore,
+    EventStore,
+    SnapshotStore,
+)
 from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
@@ -41,9 +47,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_INT64",
+    "FrontCheckpointStore",
     "FrontEventStore",
     "FrontSnapshotStore",
     "check_after",
+    "check_checkpoint_name",
     "check_expected_version",
     "check_limit",
     "check_snapshot",
@@ -382,3 +390,89 @@ class FrontSnapshotStore(AsyncResource, SnapshotStore):
     @abstractmethod
     async def _load(self, stream_id: str) -> Snapshot | None:
         """Return the stream's latest snapshot, or None."""
+
+
+def check_checkpoint_name(name: object) -> str:
+    """Return *name* if every backend can keep it (the rules of stream ids).
+
+    Raises:
+        InvalidArgumentError: Not a str, empty, too long, or holding NUL or an
+            unpaired surrogate.
+    """
+    try:
+        return check_stream_id(name)
+    except InvalidArgumentError as exc:
+        msg = str(exc).replace("stream id", "checkpoint name")
+        raise InvalidArgumentError(msg) from None
+
+
+class FrontCheckpointStore(AsyncResource, CheckpointStore):
+    """The `CheckpointStore` methods, checked once for every backend."""
+
+    async def load(self, name: str) -> int | None:
+        """Return the position saved under *name*, or None.
+
+        Raises:
+            InvalidArgumentError: A bad name.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        return await self._load(check_checkpoint_name(name))
+
+    async def save(self, name: str, position: int) -> None:
+        """Save *position* under *name* (see `CheckpointStore.save`).
+
+        Raises:
+            InvalidArgumentError: A bad name, or a position that is not an int
+                from 0 to 2**63 - 1.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        name = check_checkpoint_name(name)
+        value: object = position
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not (0 <= value <= MAX_INT64)
+        ):
+            msg = (
+                f"checkpoint {name!r}: position must be an int from 0 to 2**63 - 1, "
+                f"got {position!r}"
+            )
+            raise InvalidArgumentError(msg)
+        await self._save(name, position)
+
+    async def delete(self, name: str) -> None:
+        """Forget the checkpoint of *name*, if there is one.
+
+        Raises:
+            InvalidArgumentError: A bad name.
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        await self._delete(check_checkpoint_name(name))
+
+    async def load_all(self) -> dict[str, int]:
+        """Return every checkpoint, name -> position, sorted by name.
+
+        Raises:
+            ResourceClosedError: The store is closed.
+        """
+        self._check_open()
+        return dict(sorted((await self._load_all()).items()))
+
+    @abstractmethod
+    async def _load(self, name: str) -> int | None:
+        """Return the position saved under the checked *name*, or None."""
+
+    @abstractmethod
+    async def _save(self, name: str, position: int) -> None:
+        """Save the checked *position* under the checked *name*."""
+
+    @abstractmethod
+    async def _delete(self, name: str) -> None:
+        """Forget the checkpoint of the checked *name*."""
+
+    @abstractmethod
+    async def _load_all(self) -> dict[str, int]:
+        """Return every checkpoint, in any order."""

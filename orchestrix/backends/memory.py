@@ -24,7 +24,12 @@ from orchestrix._utils import (
     default_group,
     redact_url,
 )
-from orchestrix.backends._front import FrontEventStore, FrontSnapshotStore, check_after
+from orchestrix.backends._front import (
+    FrontCheckpointStore,
+    FrontEventStore,
+    FrontSnapshotStore,
+    check_after,
+)
 from orchestrix.backends._front_bus import (
     MAX_CLOSE_WAIT,
     FrontMessageBus,
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Handled",
+    "InMemoryCheckpointStore",
     "InMemoryEventStore",
     "InMemoryMessageBus",
     "InMemorySnapshotStore",
@@ -254,6 +260,26 @@ class InMemorySnapshotStore(FrontSnapshotStore):
 
 
 @final
+class InMemoryCheckpointStore(FrontCheckpointStore):
+    """A `CheckpointStore` held in memory: one position per name."""
+
+    def __init__(self) -> None:
+        self._positions: dict[str, int] = {}
+
+    async def _load(self, name: str) -> int | None:
+        return self._positions.get(name)
+
+    async def _save(self, name: str, position: int) -> None:
+        self._positions[name] = position
+
+    async def _delete(self, name: str) -> None:
+        self._positions.pop(name, None)
+
+    async def _load_all(self) -> dict[str, int]:
+        return dict(self._positions)
+
+
+@final
 @dataclass(frozen=True, slots=True)
 class Handled:
     """One handler call made by an `InMemoryMessageBus`.
@@ -419,6 +445,11 @@ class MemoryBackend:
         """Return a new `InMemoryMessageBus` without subscriptions."""
         _check_url(url)
         return InMemoryMessageBus()
+
+    async def open_checkpoint_store(self, url: str) -> InMemoryCheckpointStore:
+        """Return a new, empty `InMemoryCheckpointStore`."""
+        _check_url(url)
+        return InMemoryCheckpointStore()
 
 
 def _check_url(url: object) -> None:

@@ -18,6 +18,9 @@ They need pytest and pytest-asyncio. The pytest plugin
 from __future__ import annotations
 
 from orchestrix.testing._bus import MessageBusContract as MessageBusContract
+from orchestrix.testing._checkpoints import (
+    CheckpointStoreContract as CheckpointStoreContract,
+)
 from orchestrix.testing._durable_bus import BusFactory as BusFactory
 from orchestrix.testing._durable_bus import (
     DurableMessageBusContract as DurableMessageBusContract,
@@ -34,6 +37,7 @@ from orchestrix.testing._subscriptions import (
 
 __all__ = [
     "BusFactory",
+    "CheckpointStoreContract",
     "DurableMessageBusContract",
     "EventStoreContract",
     "MessageBusContract",

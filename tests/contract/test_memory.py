@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from orchestrix.backends.memory import (
+    InMemoryCheckpointStore,
     InMemoryEventStore,
     InMemoryMessageBus,
     InMemorySnapshotStore,
 )
 from orchestrix.testing import (
+    CheckpointStoreContract,
     EventStoreContract,
     MessageBusContract,
     SnapshotStoreContract,
@@ -57,3 +59,11 @@ class TestInMemoryMessageBus(MessageBusContract):
         """A fresh, unstarted in-memory bus per test."""
         async with InMemoryMessageBus() as bus:
             yield bus
+
+
+class TestInMemoryCheckpointStore(CheckpointStoreContract):
+    @pytest.fixture
+    async def checkpoint_store(self) -> AsyncIterator[InMemoryCheckpointStore]:
+        """A fresh in-memory checkpoint store per test."""
+        async with InMemoryCheckpointStore() as checkpoint_store:
+            yield checkpoint_store
