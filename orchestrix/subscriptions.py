@@ -84,10 +84,10 @@ def _number(
 class Subscription:
     """Every event of a store after a position, in order: first the stored, then new.
 
-    Iterate it with ``async for``; it ends only when closed (`close`, or
-    leaving ``async with``). Errors of the store (a closed store, a lost
-    server) are raised from the iteration; create a new subscription from
-    `position` to resume.
+    Iterate it with ``async for``; it ends when closed (`close`, or leaving
+    ``async with``), or, created with ``follow=False``, once it has caught
+    up. Errors of the store (a closed store, a lost server) are raised from
+    the iteration; create a new subscription from `position` to resume.
 
     Create it with `subscribe`.
     """
@@ -101,6 +101,7 @@ class Subscription:
         stream_prefix: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        follow: bool = True,
     ) -> None:
         """See `subscribe`."""
         self._position = int(
@@ -118,6 +119,11 @@ class Subscription:
                 "poll_interval", poll_interval, 0.001, _MAX_POLL_INTERVAL, integer=False
             )
         )
+        flag: object = follow  # typed callers cannot get it wrong; others can
+        if not isinstance(flag, bool):
+            msg = f"follow must be True or False, got {follow!r}"
+            raise InvalidArgumentError(msg)
+        self._follow = follow
         self._store = store
         self._live = isinstance(store, LiveEventStore)
         self._buffer: deque[Recorded] = deque()
@@ -160,6 +166,8 @@ class Subscription:
             if await self._read_batch():
                 continue
             self._caught_up = True
+            if not self._follow:
+                break
             await self._wait()
         raise StopAsyncIteration
 
@@ -244,6 +252,7 @@ def subscribe(
     stream_prefix: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    follow: bool = True,
 ) -> Subscription:
     """Return a subscription to *store*'s events after *after_position*.
 
@@ -257,6 +266,9 @@ def subscribe(
         batch_size: Events read per round trip while catching up.
         poll_interval: Longest wait, in seconds, before looking for new events
             when no wake-up came.
+        follow: Keep following new events (True), or end the iteration once
+            every event stored so far was yielded (False: catch up and stop,
+            for scripts, tests and tools).
 
     Raises:
         InvalidArgumentError: A bad argument (the message names it).
@@ -268,4 +280,5 @@ def subscribe(
         stream_prefix=stream_prefix,
         batch_size=batch_size,
         poll_interval=poll_interval,
+        follow=follow,
     )

@@ -170,6 +170,16 @@ class SubscriptionContract:
         assert [r.position for r in seen] == list(range(1, total + 1))
         assert [r.id for r in seen] == [r.id for r in stored]
 
+    async def test_without_follow_it_stops_at_the_head(self, store: EventStore) -> None:
+        """With ``follow=False`` the iteration ends once every stored event came."""
+        await store.append("s", [ContractEvent(number=i) for i in range(3)])
+        subscription = subscribe(store, follow=False, batch_size=2)
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            seen = [recorded async for recorded in subscription]
+        assert [r.position for r in seen] == [1, 2, 3]
+        assert subscription.caught_up
+        assert subscription.position == 3
+
     async def test_close_ends_a_waiting_iteration(self, store: EventStore) -> None:
         """Closing a subscription ends its iteration, even one waiting for events."""
         subscription = subscribe(store, poll_interval=60)
@@ -212,6 +222,7 @@ class SubscriptionContract:
             pytest.param({"batch_size": 0}, id="zero-batch"),
             pytest.param({"poll_interval": 0}, id="zero-poll"),
             pytest.param({"poll_interval": float("nan")}, id="nan-poll"),
+            pytest.param({"follow": "no"}, id="follow-not-a-bool"),
         ],
     )
     async def test_bad_arguments(

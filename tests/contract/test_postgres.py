@@ -7,9 +7,15 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from orchestrix import open_bus, open_snapshot_store, open_store
+from orchestrix import (
+    open_bus,
+    open_checkpoint_store,
+    open_snapshot_store,
+    open_store,
+)
 from orchestrix.backends.postgres import PostgresMessageBus
 from orchestrix.testing import (
+    CheckpointStoreContract,
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from orchestrix.protocols import (
+        CheckpointStore,
         DurableMessageBus,
         EventStore,
         MessageBus,
@@ -28,10 +35,12 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "TestPostgresCheckpointStore",
     "TestPostgresDurableBus",
     "TestPostgresEventStore",
     "TestPostgresMessageBus",
     "TestPostgresSnapshotStore",
+    "TestPostgresSubscriptions",
 ]
 
 pytestmark = pytest.mark.postgres
@@ -74,6 +83,17 @@ class TestPostgresSnapshotStore(SnapshotStoreContract):
     @pytest.fixture
     async def snapshot_store(self, schema_url: str) -> AsyncIterator[SnapshotStore]:
         store = await open_snapshot_store(f"{schema_url}&max_size=2")
+        yield store
+        await store.close()
+
+
+class TestPostgresCheckpointStore(CheckpointStoreContract):
+    """`PostgresCheckpointStore` in a fresh schema."""
+
+    @pytest.fixture
+    async def checkpoint_store(self, schema_url: str) -> AsyncIterator[CheckpointStore]:
+        """An empty checkpoint store opened by URL, through the backend opener."""
+        store = await open_checkpoint_store(f"{schema_url}&max_size=2")
         yield store
         await store.close()
 

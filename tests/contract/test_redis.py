@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orchestrix.backends.redis import (
+    RedisCheckpointStore,
     RedisEventStore,
     RedisMessageBus,
     RedisSnapshotStore,
 )
 from orchestrix.testing import (
+    CheckpointStoreContract,
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
@@ -84,6 +86,19 @@ class TestRedisSnapshotStore(SnapshotStoreContract):
     ) -> AsyncIterator[RedisSnapshotStore]:
         """A snapshot store on a fresh prefix."""
         store = await RedisSnapshotStore.open(redis_url, prefix=prefix)
+        yield store
+        await store.close()
+
+
+class TestRedisCheckpointStore(CheckpointStoreContract):
+    """`RedisCheckpointStore` keeps the `CheckpointStore` contract."""
+
+    @pytest.fixture
+    async def checkpoint_store(
+        self, redis_url: str, prefix: str
+    ) -> AsyncIterator[RedisCheckpointStore]:
+        """A checkpoint store on a fresh prefix."""
+        store = await RedisCheckpointStore.open(redis_url, prefix=prefix)
         yield store
         await store.close()
 

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from orchestrix import open_bus, open_snapshot_store, open_store
+from orchestrix import open_bus, open_checkpoint_store, open_snapshot_store, open_store
 from orchestrix.backends.sqlite import SQLiteMessageBus
 from orchestrix.testing import (
+    CheckpointStoreContract,
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from orchestrix.protocols import (
+        CheckpointStore,
         DurableMessageBus,
         EventStore,
         MessageBus,
@@ -28,10 +30,12 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "TestSQLiteCheckpointStore",
     "TestSQLiteDurableBus",
     "TestSQLiteEventStore",
     "TestSQLiteMessageBus",
     "TestSQLiteSnapshotStore",
+    "TestSQLiteSubscriptions",
 ]
 
 
@@ -61,6 +65,16 @@ class TestSQLiteSnapshotStore(SnapshotStoreContract):
     @pytest.fixture
     async def snapshot_store(self, tmp_path: Path) -> AsyncIterator[SnapshotStore]:
         store = await open_snapshot_store(f"sqlite:///{tmp_path}/snapshots.db")
+        yield store
+        await store.close()
+
+
+class TestSQLiteCheckpointStore(CheckpointStoreContract):
+    """`SQLiteCheckpointStore` on a file database."""
+
+    @pytest.fixture
+    async def checkpoint_store(self, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
+        store = await open_checkpoint_store(f"sqlite:///{tmp_path}/checkpoints.db")
         yield store
         await store.close()
 

@@ -16,17 +16,20 @@ from orchestrix import (
     Event,
     MissingDependencyError,
     SchemaVersionError,
+    Snapshot,
     open_bus,
+    open_checkpoint_store,
     open_snapshot_store,
     open_store,
 )
 from orchestrix.backends.postgres import (
+    PostgresCheckpointStore,
     PostgresEventStore,
     PostgresMessageBus,
     PostgresSnapshotStore,
 )
-from orchestrix.backends.postgres._connection import parse_url
-from orchestrix.backends.postgres._schema import LATEST_VERSION
+from orchestrix.backends.postgres._connection import create_pool, parse_url
+from orchestrix.backends.postgres._schema import LATEST_VERSION, MIGRATIONS, migrate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -79,10 +82,52 @@ async def test_newer_schema_is_refused(
         await open_store(url)
     with pytest.raises(SchemaVersionError):
         await open_bus(url)
+    with pytest.raises(SchemaVersionError):
+        await open_checkpoint_store(url)
     count = await admin.fetchval(
         f'SELECT count(*) FROM "{unique_name}".schema_migrations'
     )
     assert count == LATEST_VERSION + 1
+
+
+async def test_previous_version_migrates_keeping_its_data(
+    postgres_url: str, unique_name: str, admin: asyncpg.Connection
+) -> None:
+    """A schema an older release left gains the checkpoints table on open.
+
+    Its events and snapshots survive, and the new step is recorded once.
+    """
+    url = f"{postgres_url}?schema={unique_name}"
+    previous = MIGRATIONS[-2][0]
+    assert await migrate(admin, unique_name, MIGRATIONS[:-1]) == previous
+    # Write through stores built on a plain pool: their open() would migrate.
+    pool = await create_pool(parse_url(url))
+    old_store = PostgresEventStore(pool, schema=unique_name)
+    old_snapshots = PostgresSnapshotStore(pool, schema=unique_name)
+    try:
+        await old_store.append("kept", [Loaded(n=1), Loaded(n=2)])
+        await old_snapshots.save(Snapshot("kept", 2, "Kept", 1, b"{}"))
+    finally:
+        await pool.close()
+    assert (
+        await admin.fetchval("SELECT to_regclass($1)", f"{unique_name}.checkpoints")
+        is None
+    )
+
+    async with await PostgresCheckpointStore.open(url) as checkpoints:
+        assert await checkpoints.load_all() == {}
+        await checkpoints.save("projection", 2)
+        assert await checkpoints.load("projection") == 2
+    rows = await admin.fetch(
+        f'SELECT version FROM "{unique_name}".schema_migrations ORDER BY version'
+    )
+    assert [row[0] for row in rows] == list(range(1, LATEST_VERSION + 1))
+    async with open_store(url) as store:
+        assert [r.event.n async for r in store.read("kept")] == [1, 2]  # type: ignore[attr-defined]
+    async with open_snapshot_store(url) as snapshots:
+        assert await snapshots.load("kept") == Snapshot("kept", 2, "Kept", 1, b"{}")
+    async with open_checkpoint_store(url) as checkpoints:
+        assert await checkpoints.load_all() == {"projection": 2}
 
 
 async def test_schemas_isolate_applications(
@@ -147,7 +192,7 @@ async def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 async def test_opened_by_url_scheme(
     postgres_url: str, unique_name: str, admin: asyncpg.Connection
 ) -> None:
-    """Both URL schemes open the PostgreSQL store, snapshot store and bus."""
+    """Both URL schemes open the PostgreSQL stores and bus."""
     url = f"{postgres_url}?schema={unique_name}"
     async with open_store(url) as store:
         assert isinstance(store, PostgresEventStore)
@@ -157,6 +202,9 @@ async def test_opened_by_url_scheme(
         assert isinstance(snaps, PostgresSnapshotStore)
     async with open_bus(url) as bus:
         assert isinstance(bus, PostgresMessageBus)
+    async with open_checkpoint_store(url) as checkpoints:
+        assert isinstance(checkpoints, PostgresCheckpointStore)
+        assert "schema=" in repr(checkpoints)
     assert admin is not None
 
 

@@ -74,6 +74,7 @@ def test_every_key_of_a_prefix_shares_one_hash_tag() -> None:
         keys.snapshot_key("{x}"),
         keys.bus_queue + encode_name("g"),
         keys.bus_groups,
+        keys.checkpoints,
     ]
     assert all(key.startswith("{app}:") for key in built)
     assert keys.stream_key("a:b") == "{app}:s:a%3Ab"

@@ -15,7 +15,9 @@ from orchestrix import (
     BackendError,
     Event,
     SchemaVersionError,
+    Snapshot,
     open_bus,
+    open_checkpoint_store,
     open_snapshot_store,
     open_store,
 )
@@ -82,6 +84,7 @@ async def test_schema_is_created_on_first_use(tmp_path: Path) -> None:
         "orchestrix_bus_messages",
         "orchestrix_bus_deliveries",
         "orchestrix_bus_subscriptions",
+        "orchestrix_checkpoints",
     } <= _tables(path)
     assert _dump(path)[0] == "wal"
 
@@ -96,6 +99,35 @@ async def test_old_schema_is_migrated_forward_keeping_data(tmp_path: Path) -> No
     assert _version(path) == SCHEMA_VERSION
     assert [r.event for r in recorded] == [event]
     assert "orchestrix_bus_deliveries" in _tables(path)
+
+
+async def test_version_3_gains_the_checkpoint_table_keeping_data(
+    tmp_path: Path,
+) -> None:
+    """A version 3 file opened for checkpoints gains the table; old rows stay."""
+    path = tmp_path / "v3.db"
+    event = _version_1_database(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        migrate(raw, MIGRATIONS[:3])
+        raw.execute(
+            "INSERT INTO orchestrix_snapshots (stream_id, version, aggregate_type, "
+            "schema_version, state, saved_at) VALUES ('old', 1, 'Account', 1, ?, "
+            "'2026-01-01T00:00:00.000000+00:00')",
+            (b"state",),
+        )
+    assert _version(path) == 3
+    assert "orchestrix_checkpoints" not in _tables(path)
+    url = f"sqlite:///{path}"
+    async with open_checkpoint_store(url) as checkpoints:
+        assert await checkpoints.load_all() == {}
+        await checkpoints.save("projection", 1)
+    assert _version(path) == SCHEMA_VERSION
+    assert "orchestrix_checkpoints" in _tables(path)
+    async with open_store(url) as store, open_snapshot_store(url) as snapshots:
+        assert [r.event async for r in store.read("old")] == [event]
+        assert await snapshots.load("old") == Snapshot("old", 1, "Account", 1, b"state")
+    async with open_checkpoint_store(url) as checkpoints:
+        assert await checkpoints.load("projection") == 1
 
 
 async def test_failing_migration_changes_nothing(
@@ -124,7 +156,7 @@ async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
         raw.execute("UPDATE orchestrix_schema SET version = ?", (SCHEMA_VERSION + 1,))
     before = _dump(path)
     assert before[0] == "delete"  # opening must not even switch it to WAL
-    for opener in (open_store, open_snapshot_store, open_bus):
+    for opener in (open_store, open_snapshot_store, open_checkpoint_store, open_bus):
         with pytest.raises(SchemaVersionError, match="upgrade orchestrix"):
             await opener(f"sqlite:///{path}")
     assert _dump(path) == before

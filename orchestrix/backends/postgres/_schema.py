@@ -18,6 +18,8 @@ from orchestrix.backends.postgres._connection import (
 from orchestrix.errors import OrchestrixError, SchemaVersionError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
 
@@ -214,16 +216,27 @@ END
 $$;
 """
 
+_CHECKPOINTS: Final = r"""
+CREATE TABLE {s}.checkpoints (
+    name text PRIMARY KEY,
+    position bigint NOT NULL CHECK (position >= 0),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
 #: (version, description, SQL template with ``{s}`` for the quoted schema).
 MIGRATIONS: Final = (
     (1, "event store: streams, events, global counter, snapshots", _STORE),
     (2, "durable message bus: messages, deliveries, dead letters", _BUS),
+    (3, "checkpoints: one position per subscriber name", _CHECKPOINTS),
 )
 #: The schema version this code creates and understands.
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
 
 
-async def _current_version(connection: PoolConnectionProxy[Any], schema: str) -> int:
+async def _current_version(
+    connection: PoolConnectionProxy[Any] | asyncpg.Connection[Any], schema: str
+) -> int:
     table = await connection.fetchval(
         "SELECT to_regclass($1)", f"{quote_ident(schema)}.schema_migrations"
     )
@@ -235,28 +248,35 @@ async def _current_version(connection: PoolConnectionProxy[Any], schema: str) ->
     return int(value or 0)
 
 
-def _check_not_newer(version: int, schema: str) -> None:
-    if version > LATEST_VERSION:
+def _check_not_newer(version: int, schema: str, latest: int) -> None:
+    if version > latest:
         msg = (
             f"PostgreSQL schema {schema!r} is at version {version}, newer than "
-            f"version {LATEST_VERSION} that this orchestrix knows; upgrade "
+            f"version {latest} that this orchestrix knows; upgrade "
             f"orchestrix (nothing was changed)"
         )
         raise SchemaVersionError(msg)
 
 
-async def migrate(connection: PoolConnectionProxy[Any], schema: str) -> int:
+async def migrate(
+    connection: PoolConnectionProxy[Any] | asyncpg.Connection[Any],
+    schema: str,
+    migrations: Sequence[tuple[int, str, str]] = MIGRATIONS,
+) -> int:
     """Create or upgrade orchestrix's tables in *schema*; return its version.
 
-    Idempotent and safe when several processes run it at once.
+    Idempotent and safe when several processes run it at once. *migrations*
+    defaults to every step this code knows; tests pass a prefix to build a
+    schema as an older release left it.
 
     Raises:
-        SchemaVersionError: The schema is newer than this code.
+        SchemaVersionError: The schema is newer than the last of *migrations*.
     """
     quoted = quote_ident(schema)
+    latest = migrations[-1][0]
     version = await _current_version(connection, schema)
-    _check_not_newer(version, schema)
-    if version == LATEST_VERSION:
+    _check_not_newer(version, schema, latest)
+    if version == latest:
         return version
     async with connection.transaction():
         await connection.execute(
@@ -269,8 +289,8 @@ async def migrate(connection: PoolConnectionProxy[Any], schema: str) -> int:
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
         version = await _current_version(connection, schema)
-        _check_not_newer(version, schema)
-        for number, description, template in MIGRATIONS:
+        _check_not_newer(version, schema, latest)
+        for number, description, template in migrations:
             if number <= version:
                 continue
             await connection.execute(template.replace("{s}", quoted))

@@ -117,6 +117,7 @@ class RedisKeys:
         "bus_queue",
         "bus_seen",
         "bus_type",
+        "checkpoints",
         "ids",
         "log",
         "prefix",
@@ -142,6 +143,8 @@ class RedisKeys:
         self.bus_seen = base + "bus:seen:"
         #: Set of every registered (encoded) group.
         self.bus_groups = base + "bus:groups"
+        #: Hash: checkpoint name -> position, as decimal text.
+        self.checkpoints = base + "checkpoints"
 
     def stream_key(self, stream_id: str) -> str:
         """Return the key of a stream's list of event positions."""

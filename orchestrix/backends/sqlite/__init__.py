@@ -1,10 +1,11 @@
-"""SQLite backend: event store, snapshot store and durable bus in one file.
+"""SQLite backend: event store, snapshot and checkpoint stores, durable bus in one file.
 
 Open it by URL (``sqlite:///app.db``, ``sqlite:////var/lib/app.db``,
 ``sqlite:///:memory:``) through `orchestrix.open_store`,
-`orchestrix.open_snapshot_store` and `orchestrix.open_bus`, or construct the
-classes with ``await SQLiteEventStore.open(path)``. Needs only the standard
-library's ``sqlite3``; the ``sqlite`` extra is kept and installs nothing (ADR 0032).
+`orchestrix.open_snapshot_store`, `orchestrix.open_checkpoint_store` and
+`orchestrix.open_bus`, or construct the classes with
+``await SQLiteEventStore.open(path)``. Needs only the standard library's
+``sqlite3``; the ``sqlite`` extra is kept and installs nothing (ADR 0032).
 
 Every write is one ``BEGIN IMMEDIATE`` transaction run as a single call in the
 connection's thread; SQLite admits one writer at a time, across processes, so
@@ -25,11 +26,13 @@ from orchestrix.backends.sqlite._connection import (
     parse_url,
 )
 from orchestrix.backends.sqlite.bus import SQLiteMessageBus
+from orchestrix.backends.sqlite.checkpoints import SQLiteCheckpointStore
 from orchestrix.backends.sqlite.snapshots import SQLiteSnapshotStore
 from orchestrix.backends.sqlite.store import SQLiteEventStore
 
 __all__ = [
     "SQLiteBackend",
+    "SQLiteCheckpointStore",
     "SQLiteEventStore",
     "SQLiteMessageBus",
     "SQLiteSnapshotStore",
@@ -38,7 +41,7 @@ __all__ = [
 
 
 def _store_options(url: str) -> tuple[str, str, float]:
-    # One URL may serve the store, the snapshots and the bus of an application,
+    # One URL may serve the stores and the bus of an application,
     # so a store accepts the bus options too; they are checked, then unused.
     path, options = parse_url(url, STORE_OPTIONS + BUS_OPTIONS)
     parse_bus_options({k: v for k, v in options.items() if k in BUS_OPTIONS})
@@ -55,7 +58,8 @@ class SQLiteBackend:
     ``visibility_timeout``, ``max_attempts``, ``poll_interval`` and
     ``concurrency``: ``sqlite:///app.db?synchronous=normal&max_attempts=3``.
     Stores check the bus options but do not use them, so one URL can name the
-    store, the snapshot store and the bus of an application.
+    store, the snapshot store, the checkpoint store and the bus of an
+    application.
     """
 
     async def open_store(self, url: str) -> SQLiteEventStore:
@@ -69,6 +73,13 @@ class SQLiteBackend:
         """Return an open `SQLiteSnapshotStore` for *url*."""
         path, synchronous, busy_timeout = _store_options(url)
         return await SQLiteSnapshotStore.open(
+            path, synchronous=synchronous, busy_timeout=busy_timeout
+        )
+
+    async def open_checkpoint_store(self, url: str) -> SQLiteCheckpointStore:
+        """Return an open `SQLiteCheckpointStore` for *url*."""
+        path, synchronous, busy_timeout = _store_options(url)
+        return await SQLiteCheckpointStore.open(
             path, synchronous=synchronous, busy_timeout=busy_timeout
         )
 

@@ -26,9 +26,13 @@ __all__ = [
     "READ_STREAM",
     "VERSION",
     "append",
+    "delete_checkpoint",
     "fetch_all",
     "fetch_stream",
+    "load_all_checkpoints",
+    "load_checkpoint",
     "load_snapshot",
+    "save_checkpoint",
     "save_snapshot",
     "scalar",
 ]
@@ -78,6 +82,14 @@ _LOAD_SNAPSHOT: Final = (
     "SELECT version, aggregate_type, schema_version, state "
     "FROM orchestrix_snapshots WHERE stream_id = ?"
 )
+_SAVE_CHECKPOINT: Final = (
+    "INSERT INTO orchestrix_checkpoints (name, position, updated_at) "
+    "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "position = excluded.position, updated_at = excluded.updated_at"
+)
+_DELETE_CHECKPOINT: Final = "DELETE FROM orchestrix_checkpoints WHERE name = ?"
+_LOAD_CHECKPOINT: Final = "SELECT position FROM orchestrix_checkpoints WHERE name = ?"
+_LOAD_ALL_CHECKPOINTS: Final = "SELECT name, position FROM orchestrix_checkpoints"
 
 
 def _matches(expected: ExpectedVersion, actual: int) -> bool:
@@ -177,3 +189,21 @@ def save_snapshot(raw: sqlite3.Connection, snapshot: Snapshot) -> None:
 def load_snapshot(raw: sqlite3.Connection, stream_id: str) -> Snapshot | None:
     row = raw.execute(_LOAD_SNAPSHOT, (stream_id,)).fetchone()
     return None if row is None else Snapshot(stream_id, *row)
+
+
+def save_checkpoint(raw: sqlite3.Connection, name: str, position: int) -> None:
+    row = (name, position, datetime.now(UTC).isoformat(timespec="microseconds"))
+    write_transaction(raw, lambda raw: raw.execute(_SAVE_CHECKPOINT, row))
+
+
+def delete_checkpoint(raw: sqlite3.Connection, name: str) -> None:
+    write_transaction(raw, lambda raw: raw.execute(_DELETE_CHECKPOINT, (name,)))
+
+
+def load_checkpoint(raw: sqlite3.Connection, name: str) -> int | None:
+    row = raw.execute(_LOAD_CHECKPOINT, (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def load_all_checkpoints(raw: sqlite3.Connection) -> dict[str, int]:
+    return dict(raw.execute(_LOAD_ALL_CHECKPOINTS).fetchall())

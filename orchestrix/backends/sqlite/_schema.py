@@ -101,11 +101,24 @@ _V3_BUS_TYPE_NAMES: Final = (
     "ALTER TABLE orchestrix_bus_messages ADD COLUMN type_names TEXT",
 )
 
+# The position each subscriber has handled up to, under its name
+# (`orchestrix.protocols.CheckpointStore`), beside the events it points into.
+_V4_CHECKPOINTS: Final = (
+    """
+    CREATE TABLE orchestrix_checkpoints (
+        name TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
 #: Migration N (index N - 1) upgrades a version N - 1 schema to version N.
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     _V1_EVENT_STORE,
     _V2_DURABLE_BUS,
     _V3_BUS_TYPE_NAMES,
+    _V4_CHECKPOINTS,
 )
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
