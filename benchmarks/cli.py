@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["ALL_WORKLOADS", "build_groups", "main", "parse_args", "run"]
 
 BUS_WORKLOADS = ("B1", "B2")
-ALL_WORKLOADS = (*STORE_WORKLOADS, *BUS_WORKLOADS, "C1")
+ALL_WORKLOADS = (*STORE_WORKLOADS, *BUS_WORKLOADS, "C1", "C2")
 LIBRARIES = ("orchestrix", "raw", "raw-sqlite3", "eventsourcing")
 
 
@@ -163,10 +163,16 @@ def build_groups(
                 measure = bus_measure(workload, backend, settings, sizes)
                 groups.append(Group(workload, backend, entries, measure))
         else:
+            from benchmarks.codecs import CODEC_WORKLOADS
             from benchmarks.codecs import measure as codec_measure
 
-            entries = pick(CODEC_CONTENDERS, "codec")
-            groups.append(Group(workload, "codec", entries, codec_measure(sizes)))
+            entries = tuple(
+                e
+                for e in pick(CODEC_CONTENDERS, "codec")
+                if e.library in CODEC_WORKLOADS[workload]
+            )
+            measure = codec_measure(workload, sizes)
+            groups.append(Group(workload, "codec", entries, measure))
     return [g for g in groups if g.entries]
 
 

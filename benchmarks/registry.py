@@ -30,7 +30,7 @@ class Entry:
 
     Attributes:
         library: ``orchestrix``, ``raw``, ``eventsourcing`` or a variant.
-        backend: One of `BACKENDS` (or ``codec`` for C1).
+        backend: One of `BACKENDS` (or ``codec`` for C1 and C2).
         target: ``module:Class``.
     """
 

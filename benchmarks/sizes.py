@@ -25,6 +25,7 @@ class Sizes:
         b1_messages: B1: messages published.
         b2_messages: B2: round trips timed.
         c1_iterations: C1: encode+decode pairs timed.
+        c2_iterations: C2: encode+decode pairs timed.
     """
 
     w1_streams: int = 1_000
@@ -39,6 +40,7 @@ class Sizes:
     b1_messages: int = 5_000
     b2_messages: int = 300
     c1_iterations: int = 50_000
+    c2_iterations: int = 20_000
 
     def with_overrides(self, overrides: dict[str, Any]) -> Sizes:
         """Return a copy with the non-None values of *overrides* applied."""
@@ -74,4 +76,5 @@ SMOKE = Sizes(
     b1_messages=30,
     b2_messages=10,
     c1_iterations=200,
+    c2_iterations=50,
 )

@@ -10,6 +10,7 @@ the field path and the fix.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import sys
@@ -125,28 +126,70 @@ def _simple_check(cls: type[Message], hints: dict[str, Any]) -> Callable[[Any], 
     exactly the declared type (and are finite, or in a timezone JSON keeps),
     containers of them and dataclasses of them; for any other class it is
     `_never`, and every message is decoded again instead.
+
+    The test is one function of plain statements per dataclass: each container
+    is walked once by a ``for`` loop that tests its items inline, because a
+    function call or a generator step per item would cost more than msgspec
+    spends encoding the item (ADR 0034).
     """
     namespace: dict[str, Any] = {
         "UTC": UTC,
         "ZONES": _zones,
-        "is_str": _is_str,
         "keeps": _keeps,
         "timezone": timezone,
         **{kind.__name__: kind for kind in _SCALAR_TESTS},
     }
-    body = _record_test(cls, hints, namespace, {cls: None})
-    return _never if body is None else namespace[_define(namespace, body, "m")]
+    name = _record_check(cls, hints, namespace, {})
+    return _never if name is None else cast("Callable[[Any], bool]", namespace[name])
 
 
-def _is_str(value: object) -> bool:
-    return type(value) is str
+class _Scope(NamedTuple):
+    """Where the check of one dataclass is being written."""
+
+    namespace: dict[str, Any]
+    # dataclass -> the name of its compiled check; None while being built
+    built: dict[type, str | None]
+    # fresh local variable names
+    fresh: Iterator[str]
 
 
-def _define(namespace: dict[str, Any], expression: str, parameter: str) -> str:
+def _record_check(
+    cls: type,
+    hints: dict[str, Any] | None,
+    namespace: dict[str, Any],
+    built: dict[type, str | None],
+) -> str | None:
+    """Compile a check of every field of dataclass *cls*; return its name, or None."""
+    if cls in built:
+        return built[cls]  # None while being built: a recursive type
+    built[cls] = None
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.eq or hasattr(cls, "__post_init__"):
+        return None  # decoding would not give an equal instance back
+    scope = _Scope(namespace, built, map("v{}".format, itertools.count()))
+    lines = _fields_check(cls, hints, "m", scope, 0)
+    if lines is None:
+        return None
     name = f"f{len(namespace)}"
-    source = f"def {name}({parameter}):\n    return {expression}"
+    source = "\n    ".join([f"def {name}(m):", *lines, "return True"])
     exec(source, namespace)  # noqa: S102 -- built from identifiers and constants
+    built[cls] = name
     return name
+
+
+def _fields_check(
+    cls: type, hints: dict[str, Any] | None, obj: str, scope: _Scope, depth: int
+) -> list[str] | None:
+    """Return `_check` statements for every field of dataclass instance *obj*."""
+    hints = hints or typing.get_type_hints(cls, include_extras=True)
+    lines = []
+    for item in dataclasses.fields(cls):
+        var = next(scope.fresh)
+        body = _check(hints.get(item.name), var, scope, depth)
+        if body is None or not item.name.isidentifier():
+            return None
+        lines += [f"{var} = {obj}.{item.name}", *body]
+    return lines
 
 
 def _alias(namespace: dict[str, Any], value: object) -> str:
@@ -155,43 +198,9 @@ def _alias(namespace: dict[str, Any], value: object) -> str:
     return name
 
 
-def _record_test(
-    cls: type,
-    hints: dict[str, Any] | None,
-    namespace: dict[str, Any],
-    built: dict[type, str | None],
-) -> str | None:
-    """Return a test of every field of dataclass *cls* on ``m``, or None."""
-    params = getattr(cls, "__dataclass_params__", None)
-    if params is None or not params.eq or hasattr(cls, "__post_init__"):
-        return None  # decoding would not give an equal instance back
-    hints = hints or typing.get_type_hints(cls, include_extras=True)
-    tests = []
-    for item in dataclasses.fields(cls):
-        test = _simple_test(hints.get(item.name), namespace, built)
-        if test is None:
-            return None
-        tests.append(f"({test.format(v=f'(v := m.{item.name})')})")
-    return " and ".join(tests)
-
-
-def _item_check(
-    hint: object, namespace: dict[str, Any], built: dict[type, str | None]
-) -> str | None:
-    """Return the name of a compiled test of one value of type *hint*, or None."""
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if hint not in built:  # None while being built: a recursive type
-            built[hint] = None
-            body = _record_test(hint, None, namespace, built)
-            built[hint] = None if body is None else _define(namespace, body, "m")
-        return built[hint]
-    test = _simple_test(hint, namespace, built)
-    return None if test is None else _define(namespace, test.format(v="v"), "v")
-
-
 # A timezone JSON keeps exactly: a fixed offset of whole minutes (see _keeps).
 _ZONE: Final = (
-    "((z := v.tzinfo) is UTC or (type(z) is timezone and (z in ZONES or keeps(z))))"
+    "((z := {v}.tzinfo) is UTC or (type(z) is timezone and (z in ZONES or keeps(z))))"
 )
 _MINUTE: Final = timedelta(minutes=1)
 # The fixed-offset timezones _keeps has accepted; at most one per minute of offset.
@@ -205,71 +214,114 @@ def _keeps(zone: timezone) -> bool:
     return True
 
 
-# Tests proving a value of the key type reads back equal.
+# Tests proving that the value of variable {v} reads back equal, by its type.
 _SCALAR_TESTS: Final[dict[type, str]] = {
     **{kind: f"type({{v}}) is {kind.__name__}" for kind in _EXACT},
-    float: "type({v}) is float and v - v == 0.0",  # false for NaN and infinities
-    Decimal: "type({v}) is Decimal and v.is_finite()",
-    datetime: f"type({{v}}) is datetime and {_ZONE}",
-    time: f"type({{v}}) is time and (v.tzinfo is None or {_ZONE})",
+    float: "type({v}) is float and {v} - {v} == 0.0",  # false for NaN and infinities
+    Decimal: "type({v}) is Decimal and {v}.is_finite()",
+    datetime: "type({v}) is datetime and " + _ZONE,
+    time: "type({v}) is time and ({v}.tzinfo is None or " + _ZONE + ")",
 }
+# Containers nested deeper than this are decoded again instead: CPython compiles
+# at most 20 nested loops in one function.
+_MAX_NESTING: Final = 12
+# Lines of a nested dataclass's check copied in place of a call to it.
+_MAX_INLINE: Final = 60
 
 
-def _simple_test(
-    hint: object, namespace: dict[str, Any], built: dict[type, str | None]
-) -> str | None:
-    """Return a test proving a value of type *hint* reads back equal, or None.
+def _check(hint: object, var: str, scope: _Scope, depth: int) -> list[str] | None:
+    """Return statements returning False unless *var* holds a provable *hint* value.
 
-    The test reads the value as ``{v}`` first and ``v`` after that.
+    None if a value of type *hint* is never proven by its type alone.
     """
+    test = _scalar_test(hint, var, scope.namespace)
+    if test is not None:
+        return [f"if not ({test}): return False"]
+    if depth >= _MAX_NESTING:
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        inner = _check(rest[0], var, scope, depth + 1) if len(rest) == 1 else None
+        return None if inner is None else [f"if {var} is not None:", *_indent(inner)]
+    return _container_check(hint, var, scope, depth + 1)
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return [f"    {line}" for line in lines]
+
+
+def _scalar_test(hint: object, var: str, namespace: dict[str, Any]) -> str | None:
+    """Return an expression proving the value of *var* reads back equal, or None."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    test = _SCALAR_TESTS.get(hint) if isinstance(hint, type) else None
-    if origin in (typing.Union, types.UnionType):
-        rest = [arg for arg in args if arg is not type(None)]
-        inner = _simple_test(rest[0], namespace, built) if len(rest) == 1 else None
-        test = None if inner is None else f"{{v}} is None or ({inner.format(v='v')})"
-    elif isinstance(hint, type) and issubclass(hint, Enum):
-        flag = issubclass(hint, Flag)
-        test = None if flag else f"type({{v}}) is {_alias(namespace, hint)}"
+    if isinstance(hint, type):
+        if hint in _SCALAR_TESTS:
+            return _SCALAR_TESTS[hint].format(v=var)
+        if issubclass(hint, Enum) and not issubclass(hint, Flag):
+            return f"type({var}) is {_alias(namespace, hint)}"
     elif origin is Literal and all(type(arg) in (str, int) for arg in args):
-        test = f"type({{v}}) in (str, int) and v in {_alias(namespace, args)}"
-    elif test is None:
-        test = _container_test(hint, origin, args, namespace, built)
-    return test
+        choices = _alias(namespace, frozenset(args))
+        return f"type({var}) in (str, int) and {var} in {choices}"
+    elif origin in (typing.Union, types.UnionType):
+        rest = [arg for arg in args if arg is not type(None)]
+        inner = _scalar_test(rest[0], var, namespace) if len(rest) == 1 else None
+        return None if inner is None else f"{var} is None or ({inner})"
+    return None
 
 
-def _container_test(
-    hint: object,
-    origin: object,
-    args: tuple[Any, ...],
-    namespace: dict[str, Any],
-    built: dict[type, str | None],
-) -> str | None:
-    """Return `_simple_test` for a collection or dataclass type, or None."""
+def _container_check(
+    hint: object, var: str, scope: _Scope, depth: int
+) -> list[str] | None:
+    """Return `_check` for a collection or dataclass type, or None."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if (origin in (list, set, frozenset) and len(args) == 1) or (
         origin is tuple and args[1:] == (...,)
     ):
-        each = [_item_check(args[0], namespace, built)]
-        kind = _alias(namespace, origin)
-        test = f"type({{v}}) is {kind} and (not v or all(map({each[0]}, v)))"
+        item = next(scope.fresh)
+        inner = _check(args[0], item, scope, depth)
+        kind = cast("type", origin).__name__
+        lines = [f"if type({var}) is not {kind}: return False", f"for {item} in {var}:"]
     elif origin is dict and args[:1] == (str,):
-        each = [_item_check(args[1], namespace, built)]
-        test = (
-            f"type({{v}}) is dict and (not v or (all(map(is_str, v)) "
-            f"and all(map({each[0]}, v.values()))))"
-        )
-    elif origin is tuple:
-        each = [_item_check(arg, namespace, built) for arg in args]
-        test = " and ".join(
-            [f"type({{v}}) is tuple and len(v) == {len(args)}"]
-            + [f"{check}(v[{index}])" for index, check in enumerate(each)]
-        )
+        key, item = next(scope.fresh), next(scope.fresh)
+        inner = _check(args[1], item, scope, depth)
+        lines = [
+            f"if type({var}) is not dict: return False",
+            f"for {key}, {item} in {var}.items():",
+            f"    if type({key}) is not str: return False",
+        ]
+    elif origin is tuple:  # a fixed shape, such as tuple[int, str]
+        items = [next(scope.fresh) for _ in args]
+        checks = [
+            _check(arg, name, scope, depth)
+            for arg, name in zip(args, items, strict=True)
+        ]
+        if None in checks:
+            return None
+        lines = [
+            f"if type({var}) is not tuple or len({var}) != {len(args)}: return False"
+        ]
+        if items:
+            lines.append(f"{', '.join(items)}, = {var}")
+        return lines + [line for check in checks for line in check or ()]
     elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        each = [_item_check(hint, namespace, built)]
-        test = f"type({{v}}) is {_alias(namespace, hint)} and {each[0]}(v)"
+        return _dataclass_check(hint, var, scope, depth)
     else:
         return None
-    return None if None in each else test
+    return None if inner is None else [*lines, *_indent(inner)]
+
+
+def _dataclass_check(
+    hint: type, var: str, scope: _Scope, depth: int
+) -> list[str] | None:
+    """Return `_check` for a dataclass: its fields in place, or a call to its check."""
+    # Compiled on its own first, which also tells that it contains no cycle.
+    name = _record_check(hint, None, scope.namespace, scope.built)
+    if name is None:
+        return None
+    kind = _alias(scope.namespace, hint)
+    inline = _fields_check(hint, None, var, scope, depth)
+    if inline is not None and len(inline) <= _MAX_INLINE:
+        return [f"if type({var}) is not {kind}: return False", *inline]
+    return [f"if type({var}) is not {kind} or not {name}({var}): return False"]
 
 
 def verify(message: Message, plan: _Plan, payload: bytes) -> None:

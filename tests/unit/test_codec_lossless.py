@@ -137,6 +137,58 @@ class Containers(Event, type="test.lossless.containers"):
     moments: list[list[datetime]]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Line:
+    sku: str
+    quantity: int
+    price: Decimal
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpecialLine(Line):
+    pass
+
+
+# More fields than the fast path copies in place: checked by a call per item.
+Wide = dataclasses.make_dataclass(
+    "Wide", [(f"f{i}", int) for i in range(40)], frozen=True, slots=True
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ordered(Event, type="test.lossless.ordered"):
+    """Nested containers of simple types: walked in place by the fast path."""
+
+    lines: list[dict[str, int]]
+    items: list[Line]
+    by_sku: dict[str, list[int]]
+    grid: list[list[float]]
+    labels: set[str]
+    codes: tuple[int, ...]
+    pairs: list[tuple[int, str]]
+    maybe: list[int | None]
+    optional: list[str] | None
+    moments: dict[str, datetime]
+    clocks: list[time]
+    amounts: frozenset[Decimal]
+    colours: list[Colour]
+    modes: tuple[Literal["on", "off"], ...]
+    keys: list[uuid.UUID]
+    wide: list[Wide]  # type: ignore[valid-type]  # make_dataclass builds a class
+
+
+# Nested deeper than the fast path writes loops for: decoded again instead.
+_DEEP: Any = float
+for _ in range(14):
+    _DEEP = list[_DEEP]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Deep(Event, type="test.lossless.deep"):
+    value: _DEEP  # a list type 14 levels deep, built above
+
+
 # --- strategies -----------------------------------------------------------------
 
 texts = st.text(max_size=12)
@@ -224,6 +276,37 @@ containers = st.builds(
 )
 
 
+lines = st.builds(
+    Line,
+    sku=texts,
+    quantity=st.integers(),
+    price=st.decimals(allow_nan=False, allow_infinity=False),
+    at=st.none() | aware,
+)
+wides = st.builds(Wide, **{f"f{i}": st.integers() for i in range(40)})
+ordered = st.builds(
+    Ordered,
+    lines=st.lists(st.dictionaries(texts, st.integers(), max_size=3), max_size=3),
+    items=st.lists(lines, max_size=3),
+    by_sku=st.dictionaries(texts, st.lists(st.integers(), max_size=3), max_size=3),
+    grid=st.lists(st.lists(finite, max_size=3), max_size=3),
+    labels=st.sets(texts, max_size=3),
+    codes=st.lists(st.integers(), max_size=3).map(tuple),
+    pairs=st.lists(st.tuples(st.integers(), texts), max_size=3),
+    maybe=st.lists(st.none() | st.integers(), max_size=3),
+    optional=st.none() | st.lists(texts, max_size=3),
+    moments=st.dictionaries(texts, aware, max_size=3),
+    clocks=st.lists(st.times(timezones=st.none() | zones), max_size=3),
+    amounts=st.frozensets(
+        st.decimals(allow_nan=False, allow_infinity=False), max_size=3
+    ),
+    colours=st.lists(st.sampled_from(Colour), max_size=3),
+    modes=st.lists(st.sampled_from(["on", "off"]), max_size=3).map(tuple),
+    keys=st.lists(st.uuids(), max_size=3),
+    wide=st.lists(wides, max_size=2),
+)
+
+
 def _empty_containers() -> Containers:
     return Containers(
         items=[],
@@ -268,10 +351,17 @@ def test_containers_of_simple_types_read_back_equal(event: Shipped) -> None:
     _assert_reads_back_equal(event)
 
 
+@PROPERTY
+@given(event=ordered)
+def test_nested_containers_of_simple_types_read_back_equal(event: Ordered) -> None:
+    """Lists of dicts, dicts of lists, lists of dataclasses... read back equal."""
+    _assert_reads_back_equal(event)
+
+
 @WRONG
-@given(event=deposited | shipped)
+@given(event=deposited | shipped | ordered)
 def test_simple_classes_are_checked_without_decoding(event: Message) -> None:
-    """Deposited and Shipped take the fast path, so the cases below test it too.
+    """Deposited, Shipped and Ordered take the fast path, so the cases below test it.
 
     The fast path proves by the type of each value, without decoding, that a
     message reads back equal; the round-trip properties above and the refusals
@@ -389,6 +479,123 @@ CASES: list[tuple[str, st.SearchStrategy[Message], str, st.SearchStrategy[Any]]]
         shipped,
         "money",
         st.sampled_from([Decimal("NaN"), Decimal("sNaN")]),
+    ),
+    (
+        "fast-list-of-dicts-int-keys",
+        ordered,
+        "lines",
+        st.dictionaries(st.integers(), st.integers(), min_size=1).map(lambda d: [d]),
+    ),
+    (
+        "fast-list-of-dicts-gets-bool-or-str",
+        ordered,
+        "lines",
+        (st.booleans() | texts).map(lambda x: [{}, {"a": 1, "b": x}]),
+    ),
+    (
+        "fast-list-of-dicts-gets-list",
+        ordered,
+        "lines",
+        st.just([[("a", 1)]]),
+    ),
+    (
+        "fast-inline-dataclass-decimal-nan",
+        ordered,
+        "items",
+        st.builds(
+            Line, sku=texts, quantity=st.integers(), price=st.just(Decimal("NaN"))
+        ).map(lambda line: [line]),
+    ),
+    (
+        "fast-inline-dataclass-naive",
+        ordered,
+        "items",
+        st.builds(
+            Line, sku=texts, quantity=st.integers(), price=st.just(Decimal(1)), at=naive
+        ).map(lambda line: [line]),
+    ),
+    (
+        "fast-inline-dataclass-gets-subclass",
+        ordered,
+        "items",
+        st.builds(
+            SpecialLine, sku=texts, quantity=st.integers(), price=st.just(Decimal(1))
+        ).map(lambda line: [line]),
+    ),
+    (
+        "fast-inline-dataclass-gets-bool",
+        ordered,
+        "items",
+        st.builds(
+            Line, sku=texts, quantity=st.booleans(), price=st.just(Decimal(1))
+        ).map(lambda line: [line]),
+    ),
+    (
+        "fast-dict-of-lists-gets-tuple",
+        ordered,
+        "by_sku",
+        st.lists(st.integers(), max_size=2).map(lambda x: {"a": [], "b": tuple(x)}),
+    ),
+    (
+        "fast-dict-of-lists-gets-float",
+        ordered,
+        "by_sku",
+        finite.map(lambda x: {"a": [1, x]}),
+    ),
+    (
+        "fast-nested-list-holds-nan",
+        ordered,
+        "grid",
+        not_finite.map(lambda x: [[1.0], [x]]),
+    ),
+    (
+        "fast-nested-list-holds-int",
+        ordered,
+        "grid",
+        st.integers(2**53).map(lambda n: [[n | 1]]),
+    ),
+    (
+        "fast-set-holds-int",
+        ordered,
+        "labels",
+        st.sets(st.integers(), min_size=1, max_size=2),
+    ),
+    ("fast-tuple-holds-bool", ordered, "codes", st.booleans().map(lambda b: (1, b))),
+    (
+        "fast-list-of-pairs-wrong-shape",
+        ordered,
+        "pairs",
+        (st.tuples(st.integers()) | st.tuples(texts, st.integers())).map(lambda p: [p]),
+    ),
+    ("fast-list-of-pairs-gets-list", ordered, "pairs", st.just([[1, "a"]])),
+    ("fast-optional-items-gets-str", ordered, "maybe", texts.map(lambda x: [None, x])),
+    ("fast-optional-list-gets-tuple", ordered, "optional", st.just(("a",))),
+    ("fast-dict-of-datetimes-naive", ordered, "moments", naive.map(lambda x: {"a": x})),
+    (
+        "fast-list-of-times-offset-seconds",
+        ordered,
+        "clocks",
+        st.times(timezones=st.just(timezone(timedelta(seconds=45)))).map(lambda x: [x]),
+    ),
+    (
+        "fast-frozenset-decimal-nan",
+        ordered,
+        "amounts",
+        st.just(frozenset({Decimal(1), Decimal("NaN")})),
+    ),
+    ("fast-enum-list-gets-raw-value", ordered, "colours", st.just([Colour.RED, "red"])),
+    (
+        "fast-literal-tuple-gets-other",
+        ordered,
+        "modes",
+        texts.filter(lambda s: s not in {"on", "off"}).map(lambda x: ("on", x)),
+    ),
+    ("fast-uuid-list-gets-str", ordered, "keys", st.uuids().map(lambda k: [str(k)])),
+    (
+        "fast-called-dataclass-gets-bool",
+        ordered,
+        "wide",
+        st.just([Wide(*[True] * 40)]),
     ),
     ("bool-gets-int", scalars, "flag", st.integers()),
     (
@@ -550,3 +757,19 @@ def test_offset_with_seconds_is_refused() -> None:
     )
     with pytest.raises(SerializationError, match=r"Deposited\.at: the UTC offset"):
         encode(event)
+
+
+@pytest.mark.parametrize(("leaf", "stored"), [(1.5, True), (float("nan"), False)])
+def test_type_nested_deeper_than_the_fast_path_is_decoded_again(
+    leaf: float, stored: bool
+) -> None:
+    """A field type 14 lists deep reads back equal; NaN at its bottom is refused."""
+    value: Any = [leaf]
+    for _ in range(13):
+        value = [value]
+    event = Deep(value=value)
+    if stored:
+        assert decode(encode(event)) == event
+    else:
+        with pytest.raises(SerializationError, match=r"Deep\.value(\[0\]){14}: NaN"):
+            encode(event)
