@@ -30,34 +30,24 @@ A snapshot holds every instance attribute the class annotates, private ones
 included, with a fingerprint of those attributes' names and types and the id
 of the last event it reflects, so that a snapshot taken by another shape of the
 class, or from another history of the stream, is never restored (ADR 0030).
+Nor is one taken whose state would restore other values than it holds.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    ClassVar,
-    Final,
-    NamedTuple,
-    Self,
-    TypeVar,
-    cast,
-)
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, cast
 
-import msgspec
-
-from orchestrix._fingerprint import annotated_fields, state_digest
+from orchestrix import _snapshot_state
+from orchestrix._fingerprint import state_digest
+from orchestrix._snapshot_state import CUSTOM_FINGERPRINT, SnapshotParts
 from orchestrix._utils import check_stream_id
-from orchestrix.codec import decode_state, encode_state
 from orchestrix.errors import (
     ConfigurationError,
     InvalidArgumentError,
     SerializationError,
 )
-from orchestrix.messages import MAX_SCHEMA_VERSION, Event
+from orchestrix.messages import Event
 from orchestrix.records import Snapshot
 
 if TYPE_CHECKING:
@@ -78,13 +68,6 @@ E = TypeVar("E", bound=Event)
 
 # Attribute set on functions decorated with @applies: the event classes handled.
 _MARK: Final = "__orchestrix_applies__"
-
-# Key of the stored snapshot state under which orchestrix keeps its checks.
-_SNAPSHOT_KEY: Final = "__orchestrix__"
-# The state fingerprint of classes that override snapshot_state/restore_state.
-_CUSTOM_FINGERPRINT: Final = "custom"
-# Instance attributes AggregateRoot keeps for itself: never snapshot state.
-_OWN_ATTRIBUTES: Final = frozenset({"_id", "_version", "_pending", "_last_event_id"})
 
 
 def applies(*event_types: type[Event]) -> Callable[[F], F]:
@@ -184,23 +167,13 @@ class AggregateRoot:
             cls.aggregate_type = type
         elif "aggregate_type" not in own:
             cls.aggregate_type = cls.__qualname__
-        version = cls.snapshot_version
-        if (
-            isinstance(version, bool)
-            or not isinstance(version, int)
-            or not 1 <= version <= MAX_SCHEMA_VERSION
-        ):
-            msg = (
-                f"{cls.__qualname__}.snapshot_version must be an int from 1 to "
-                f"{MAX_SCHEMA_VERSION}, got {version!r}"
-            )
-            raise ConfigurationError(msg)
+        _snapshot_state.check_snapshot_version(cls)
         cls._apply_methods = _collect_apply_methods(cls)
         cls._dispatch_cache = {}
         cls._state_types_cache = None
         cls._fingerprint_cache = None
         if not _has_custom_state(cls):
-            _refuse_slots(cls)
+            _snapshot_state.refuse_slots(cls)
 
     def __init__(self, aggregate_id: str) -> None:
         """Create an aggregate with no events.
@@ -366,26 +339,7 @@ class AggregateRoot:
             ConfigurationError: An attribute has no class annotation.
             SerializationError: A value cannot be represented in JSON.
         """
-        cls = type(self)
-        types = cls._state_types()
-        state: dict[str, Any] = {}
-        for name, value in vars(self).items():
-            if name in _OWN_ATTRIBUTES:
-                continue
-            if name not in types:
-                msg = (
-                    f"{cls.__qualname__}.{name} has no annotation on the class, so a "
-                    f"snapshot could not restore it: annotate it in the class body "
-                    f"({name}: <type>), or override snapshot_state() and "
-                    f"restore_state()"
-                )
-                raise ConfigurationError(msg)
-            state[name] = value
-        try:
-            return cast("dict[str, Any]", msgspec.to_builtins(state))
-        except (TypeError, msgspec.EncodeError) as exc:
-            msg = f"cannot snapshot {cls.__qualname__} {self._id!r}: {exc}"
-            raise SerializationError(msg) from exc
+        return _snapshot_state.collect(self, type(self)._state_types())
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Set the aggregate's state from a mapping made by `snapshot_state`.
@@ -400,47 +354,13 @@ class AggregateRoot:
                 annotate, lacks one the constructor sets, or a value does not
                 fit its annotated type.
         """
-        cls = type(self)
-        types = cls._state_types()
-        converted: dict[str, Any] = {}
-        for name, value in state.items():
-            if name not in types:
-                msg = (
-                    f"snapshot state of {cls.__qualname__} holds {name!r}, which "
-                    f"the class does not annotate; bump "
-                    f"{cls.__qualname__}.snapshot_version whenever the state's "
-                    f"shape changes"
-                )
-                raise SerializationError(msg)
-            try:
-                converted[name] = msgspec.convert(value, types[name], str_keys=True)
-            except msgspec.ValidationError as exc:
-                msg = (
-                    f"snapshot state of {cls.__qualname__}: {name!r} does not fit "
-                    f"{types[name]!r}: {exc}; bump {cls.__qualname__}.snapshot_version "
-                    f"whenever the state's shape changes"
-                )
-                raise SerializationError(msg) from exc
-        missing = sorted(set(vars(self)) - _OWN_ATTRIBUTES - converted.keys())
-        if missing:
-            msg = (
-                f"snapshot state of {cls.__qualname__} lacks {missing[0]!r}, which "
-                f"{cls.__qualname__}() sets; bump {cls.__qualname__}.snapshot_version "
-                f"whenever the state's shape changes"
-            )
-            raise SerializationError(msg)
-        for name, value in converted.items():
-            setattr(self, name, value)
+        _snapshot_state.restore(self, state, type(self)._state_types())
 
     @classmethod
     def _state_types(cls) -> dict[str, Any]:
         types = cls.__dict__.get("_state_types_cache")
         if types is None:
-            types = {
-                name: hint
-                for name, hint in annotated_fields(cls).items()
-                if name not in _OWN_ATTRIBUTES
-            }
+            types = _snapshot_state.state_types(cls)
             cls._state_types_cache = types
         return types
 
@@ -466,10 +386,10 @@ class AggregateRoot:
         """
         fingerprint = cls.__dict__.get("_fingerprint_cache")
         if fingerprint is None:
-            if _has_custom_state(cls):
-                fingerprint = _CUSTOM_FINGERPRINT
-            else:
-                fingerprint = state_digest(cls._state_types())
+            custom = _has_custom_state(cls)
+            fingerprint = (
+                CUSTOM_FINGERPRINT if custom else state_digest(cls._state_types())
+            )
             cls._fingerprint_cache = fingerprint
         return fingerprint
 
@@ -481,37 +401,31 @@ class AggregateRoot:
         the last event the state reflects, which `Repository.get` compares
         with the stream.
 
+        With the default `snapshot_state` and `restore_state`, the stored state
+        is first restored as a load restores it and compared with this
+        aggregate, by type and value: no snapshot is taken that would load
+        another state. Custom formats own their correctness: not checked.
+
         Raises:
             InvalidArgumentError: The aggregate has pending events or no events.
             ConfigurationError: See `snapshot_state`, or the state uses the
                 reserved key.
-            SerializationError: See `snapshot_state`.
+            SerializationError: See `snapshot_state`; or, with the default
+                format, a value would be restored as another (a tuple in a
+                ``list[Any]`` attribute as a list): the message names the
+                attribute, the path of the value and the fix.
         """
         cls = type(self)
-        if self._pending or self._version == 0:
-            msg = (
-                f"cannot snapshot {cls.__qualname__} {self._id!r}: a snapshot holds "
-                f"stored events only, and it has {len(self._pending)} pending "
-                f"event(s) at version {self._version}; save it first"
-            )
-            raise InvalidArgumentError(msg)
-        state = self.snapshot_state()
-        if _SNAPSHOT_KEY in state:
-            msg = (
-                f"{cls.__qualname__}.snapshot_state() returned the key "
-                f"{_SNAPSHOT_KEY!r}, which is reserved for orchestrix: rename it"
-            )
-            raise ConfigurationError(msg)
-        checks = {
-            "fingerprint": cls.state_fingerprint(),
-            "event_id": self._last_event_id,
-        }
+        _snapshot_state.refuse_unsaved(self, len(self._pending))
+        packed = _snapshot_state.pack(cls, self.snapshot_state(), self._last_event_id)
+        if not _has_custom_state(cls):
+            _snapshot_state.check_reads_back(self, packed, cls._state_types())
         return Snapshot(
             stream_id=self._id,
             version=self._version,
             aggregate_type=cls.aggregate_type,
             schema_version=cls.snapshot_version,
-            state=encode_state({_SNAPSHOT_KEY: checks, **state}),
+            state=packed,
         )
 
     @classmethod
@@ -526,7 +440,7 @@ class AggregateRoot:
             ConfigurationError: See `state_fingerprint`.
         """
         try:
-            return isinstance(cls._open_snapshot(snapshot), _SnapshotParts)
+            return isinstance(cls._open_snapshot(snapshot), SnapshotParts)
         except SerializationError:
             return False
 
@@ -544,45 +458,21 @@ class AggregateRoot:
         """
         parts = cls._open_snapshot(snapshot)
         if isinstance(parts, str):
-            msg = (
-                f"{cls.__qualname__} (type {cls.aggregate_type!r}, snapshot_version "
-                f"{cls.snapshot_version}) cannot restore the snapshot of "
-                f"{snapshot.stream_id!r} at version {snapshot.version}: {parts}; "
-                f"replay the stream instead"
-            )
-            raise InvalidArgumentError(msg)
+            raise _snapshot_state.unusable(cls, snapshot, parts)
         return cls._restore_snapshot(snapshot, parts)
 
     @classmethod
-    def _open_snapshot(cls, snapshot: Snapshot) -> _SnapshotParts | str:
+    def _open_snapshot(cls, snapshot: Snapshot) -> SnapshotParts | str:
         """Return the parts of *snapshot* to restore, or why this class must not.
 
         Raises:
             SerializationError: The state is not a JSON object.
             ConfigurationError: See `state_fingerprint`.
         """
-        if snapshot.aggregate_type != cls.aggregate_type:
-            return f"it was taken by aggregate type {snapshot.aggregate_type!r}"
-        if snapshot.schema_version != cls.snapshot_version:
-            return f"it has schema version {snapshot.schema_version}"
-        state = decode_state(snapshot.state)
-        checks = state.pop(_SNAPSHOT_KEY, None)
-        if not isinstance(checks, dict):
-            return "it has no state fingerprint (taken by an older orchestrix)"
-        fingerprint = checks.get("fingerprint")
-        event_id = checks.get("event_id")
-        expected = cls.state_fingerprint()
-        if fingerprint != expected:
-            return (
-                f"its state fingerprint {fingerprint!r} is not {expected!r}: the "
-                f"state's attributes or their types changed since it was taken"
-            )
-        if not isinstance(event_id, str) or not event_id or snapshot.version < 1:
-            return "it does not name the last event it reflects"
-        return _SnapshotParts(event_id, state)
+        return _snapshot_state.unpack(cls, snapshot)
 
     @classmethod
-    def _restore_snapshot(cls, snapshot: Snapshot, parts: _SnapshotParts) -> Self:
+    def _restore_snapshot(cls, snapshot: Snapshot, parts: SnapshotParts) -> Self:
         aggregate = cls(snapshot.stream_id)
         aggregate.restore_state(parts.state)
         aggregate._version = snapshot.version
@@ -641,19 +531,12 @@ async def _fold_after_snapshot(
         None, or why the snapshot does not fit the stream; nothing is folded
         then.
     """
-    version = aggregate._version
-    first = await anext(records, None)
-    if first is None:
-        return f"the stream ends before version {version}"
-    if first.version != version or first.id != aggregate._last_event_id:
-        if isinstance(records, AsyncGenerator):
-            await records.aclose()
-        return (
-            f"its event at version {first.version} is {first.id!r}, not "
-            f"{aggregate._last_event_id!r}, which the snapshot was taken after"
-        )
-    await _fold(aggregate, records)
-    return None
+    misfit = await _snapshot_state.misfit(
+        records, aggregate.version, aggregate._last_event_id
+    )
+    if misfit is None:
+        await _fold(aggregate, records)
+    return misfit
 
 
 def _collect_apply_methods(cls: type[AggregateRoot]) -> dict[type[Event], str]:
@@ -683,32 +566,8 @@ def _collect_apply_methods(cls: type[AggregateRoot]) -> dict[type[Event], str]:
     return methods
 
 
-class _SnapshotParts(NamedTuple):
-    """What a snapshot this class accepts holds besides its version."""
-
-    event_id: str
-    state: dict[str, Any]
-
-
 def _has_custom_state(cls: type[AggregateRoot]) -> bool:
     return (
         cls.snapshot_state is not AggregateRoot.snapshot_state
         or cls.restore_state is not AggregateRoot.restore_state
     )
-
-
-def _refuse_slots(cls: type[AggregateRoot]) -> None:
-    """Refuse a class keeping state in slots, which snapshot_state cannot see."""
-    for klass in cls.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        names = [slots] if isinstance(slots, str) else list(slots)
-        kept = [name for name in names if name not in {"__dict__", "__weakref__"}]
-        if kept:
-            where = "" if klass is cls else f" (declared by {klass.__qualname__})"
-            msg = (
-                f"{cls.__qualname__} keeps {', '.join(map(repr, kept))} in "
-                f"__slots__{where}, where its snapshots would not see them: "
-                f"remove __slots__ (aggregates keep their state in the instance "
-                f"__dict__), or override snapshot_state() and restore_state()"
-            )
-            raise ConfigurationError(msg)

@@ -31,6 +31,7 @@ from orchestrix.errors import (
     ConfigurationError,
     HandlerError,
     InvalidArgumentError,
+    SerializationError,
 )
 from orchestrix.protocols import AppendResult
 
@@ -328,6 +329,17 @@ class Repository(Generic[A]):
         # A snapshot only saves replay time: whatever goes wrong, the save stands.
         try:
             await self.save_snapshot(aggregate)
+        except SerializationError as exc:
+            # The state itself cannot be kept: every later snapshot fails too.
+            logger.warning(
+                "cannot snapshot %s %r at version %d, so every load folds its whole "
+                "stream until the class is fixed: %s",
+                type(aggregate).__qualname__,
+                aggregate.id,
+                aggregate.version,
+                exc,
+                exc_info=True,
+            )
         except Exception:
             logger.warning(
                 "could not save a snapshot of %s %r at version %d; loads fold more "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -12,9 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, Optional
 
+import msgspec
 import pytest
 
 from orchestrix.aggregate import AggregateRoot, applies
+from orchestrix.backends.memory import InMemoryEventStore, InMemorySnapshotStore
 from orchestrix.codec import decode_state, encode_state
 from orchestrix.errors import (
     ConfigurationError,
@@ -23,6 +27,7 @@ from orchestrix.errors import (
 )
 from orchestrix.messages import Event
 from orchestrix.protocols import Snapshot
+from orchestrix.repository import Repository
 
 OPENED_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -1015,6 +1020,256 @@ def test_custom_snapshot_state_cannot_use_the_reserved_key():
         sneaky.to_snapshot()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Noted(Event, type="test.aggregate.noted"):
+    at: datetime
+    amount: Decimal
+    plain: bool
+
+
+NOTED_AT = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    body: Any
+
+
+class Label(msgspec.Struct, frozen=True):
+    text: Any
+
+
+class Touchy(enum.Enum):
+    """An enum whose members refuse to be compared."""
+
+    A = 1
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("Touchy members cannot be compared")
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class Ledger(AggregateRoot, type="test.aggregate.ledger"):
+    """Keeps its state in loosely annotated attributes, as issue reviews found."""
+
+    history: list[Any]
+    meta: dict[str, Any]
+    last: object
+    seen: Any
+    names: list[str]
+    at: datetime | None
+    marks: frozenset[Any]
+    codes: tuple[Any, ...]
+    note: Note | None
+    label: Label | None
+    touchy: Touchy | None
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.history = []
+        self.meta = {}
+        self.last = None
+        self.seen = None
+        self.names = []
+        self.at = None
+        self.marks = frozenset()
+        self.codes = ()
+        self.note = None
+        self.label = None
+        self.touchy = None
+
+    @applies(Noted)
+    def _noted(self, event: Noted) -> None:
+        if event.plain:  # values JSON gives back as they are
+            self.history.append([event.at.isoformat(), str(event.amount)])
+        else:
+            self.history.append((event.at, event.amount))
+            self.meta["tags"] = ("a", "b")
+            self.last = event.amount
+
+
+def noted(plain: bool) -> Noted:
+    """Return a Noted event of 1.10 at NOTED_AT."""
+    return Noted(at=NOTED_AT, amount=Decimal("1.10"), plain=plain)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "where", "fix"),
+    [
+        (
+            "history",
+            [(NOTED_AT, Decimal("1.10"))],
+            r"Ledger\.history\[0\] is tuple .* would restore as list \['2024",
+            r"such as history: list\[tuple\[datetime, Decimal\]\]",
+        ),
+        (
+            "meta",
+            {"tags": ("a", "b")},
+            r"Ledger\.meta\['tags'\] is tuple .* would restore as list",
+            r"such as meta: dict\[str, tuple\[str, \.\.\.\]\]",
+        ),
+        (
+            "last",
+            Decimal("1.10"),
+            r"Ledger\.last is Decimal Decimal\('1\.10'\), .* as str '1\.10'",
+            r"annotated object; .*such as last: Decimal",
+        ),
+        (
+            "seen",
+            NOTED_AT,
+            r"Ledger\.seen is datetime .* as str '2024-01-01T00:00:00Z'",
+            r"annotated Any; .*such as seen: datetime",
+        ),
+        (
+            "names",
+            ("x", "y"),
+            r"Ledger\.names is tuple \('x', 'y'\), .* as list \['x', 'y'\]",
+            r"annotated list\[str\]; .*such as names: tuple\[str, \.\.\.\]",
+        ),
+        (
+            "at",
+            datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1), "CET")),
+            r"Ledger\.at is datetime .*'CET'\)\), .* as datetime",
+            r"keep values JSON holds exactly .*astimezone\(UTC\)",
+        ),
+    ],
+    ids=["list-Any", "dict-Any", "object", "Any", "list-of-tuple", "named-zone"],
+)
+def test_snapshot_that_would_restore_other_values_is_refused(
+    name: str, value: object, where: str, fix: str
+):
+    """A state whose values would be restored as others is never snapshotted.
+
+    The error names the class, the aggregate, the path of the first such
+    value, and the fix: a precise annotation, or a custom format.
+    """
+    ledger = Ledger.from_events("l-1", [noted(plain=True)])
+    setattr(ledger, name, value)
+    with pytest.raises(SerializationError) as caught:
+        ledger.to_snapshot()
+    message = str(caught.value)
+    assert message.startswith("cannot snapshot Ledger 'l-1': ")
+    assert re.search(where, message), message
+    assert re.search(fix, message), message
+    assert message.endswith("or override snapshot_state() and restore_state()")
+
+
+def nested(value: object, levels: int) -> object:
+    """Return *value* inside *levels* lists, one in the other."""
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "meta",
+            {1: "x"},
+            (
+                r"Ledger\.meta is dict \{1: 'x'\}, .* as dict \{'1': 'x'\}, "
+                r".*such as meta: dict\[int, str\]"
+            ),
+        ),
+        ("meta", {1: "a", "1": "b"}, r"Ledger\.meta is dict .* as dict \{'1': 'b'\}"),
+        (
+            "marks",
+            frozenset({Decimal("1.5")}),
+            (
+                r"Ledger\.marks is frozenset .* as frozenset frozenset\(\{'1\.5'\}\), "
+                r".*such as marks: frozenset\[Decimal\]"
+            ),
+        ),
+        ("marks", frozenset({("a", 1)}), r"its state would not restore: .*'marks'"),
+        (
+            "codes",
+            (Decimal(1), Decimal(2)),
+            (
+                r"Ledger\.codes\[0\] is Decimal .* annotated tuple\[Any, \.\.\.\]; "
+                r".*such as codes: tuple\[Decimal, \.\.\.\]"
+            ),
+        ),
+        ("note", Note(Decimal(2)), r"Ledger\.note\.body is Decimal .* Note \| None;"),
+        ("label", Label(("a",)), r"Ledger\.label\.text is tuple \('a',\), .* as list"),
+        (
+            "history",
+            [None, (1, "a")],
+            r"Ledger\.history\[1\] .* history: list\[None \| tuple\[int, str\]\]",
+        ),
+        ("touchy", Touchy.A, r"Ledger\.touchy is Touchy <Touchy\.A: 1>"),
+        (
+            "history",
+            nested([("a",)], 150),
+            (
+                r"Ledger\.history(\[0\]){151} is tuple .* such as history: "
+                r"list\[list\[list\[list\[list\[\.\.\.\]\]\]\]\]"
+            ),
+        ),
+        ("history", [nested(["a"], 150), ("b",)], r"Ledger\.history\[1\] is tuple"),
+    ],
+    ids=[
+        "dict-key",
+        "dict-length",
+        "set-item",
+        "set-unhashable",
+        "tuple-Any",
+        "dataclass-field",
+        "struct-field",
+        "None-in-list",
+        "incomparable",
+        "deeply-nested",
+        "after-a-deep-value",
+    ],
+)
+def test_the_first_value_that_would_be_restored_otherwise_is_named(
+    name: str, value: object, message: str
+):
+    """The comparison goes into dicts, sets, tuples, dataclasses and structs.
+
+    It finds keys of another type, lost keys, items of sets and fields that
+    would come back otherwise, at any depth, and counts a value that refuses
+    comparison as different; a state that would not restore at all is refused
+    too.
+    """
+    ledger = Ledger.from_events("l-1", [noted(plain=True)])
+    setattr(ledger, name, value)
+    with pytest.raises(SerializationError, match=message):
+        ledger.to_snapshot()
+
+
+async def test_save_skips_a_snapshot_that_would_restore_other_values(
+    caplog: pytest.LogCaptureFixture,
+):
+    """Such a state costs its snapshot, never the save, and loads replay.
+
+    The save succeeds, no snapshot is stored, a warning on the repository's
+    logger carries the error naming the attribute, and a load folds the stream
+    to the exact state.
+    """
+    async with InMemoryEventStore() as store, InMemorySnapshotStore() as snapshots:
+        repo = Repository(Ledger, store, snapshots=snapshots, snapshot_every=1)
+        ledger = Ledger("l-1")
+        ledger._record(noted(plain=False))
+        with caplog.at_level(logging.WARNING, logger="orchestrix.repository"):
+            result = await repo.save(ledger)
+        assert result.version == 1
+        assert await snapshots.load("l-1") is None
+        [record] = [r for r in caplog.records if r.name == "orchestrix.repository"]
+        assert record.levelno == logging.WARNING
+        assert "cannot snapshot Ledger 'l-1' at version 1" in (record.getMessage())
+        assert record.exc_info is not None
+        assert isinstance(record.exc_info[1], SerializationError)
+        assert "Ledger.history[0] is tuple" in str(record.exc_info[1])
+        loaded = await repo.get("l-1")
+        assert loaded.history == [(NOTED_AT, Decimal("1.10"))]
+        assert type(loaded.history[0]) is tuple
+        assert loaded.meta == {"tags": ("a", "b")}
+        assert repr(loaded.last) == "Decimal('1.10')"
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     label: str
@@ -1090,3 +1345,20 @@ def test_state_fingerprint_is_the_same_in_every_process():
         seen.add(result.stdout.strip())
     assert seen == {Probe.state_fingerprint()}
     assert len(Probe.state_fingerprint()) == 32
+
+
+def test_state_nested_beyond_the_recursion_limit_is_a_serialization_error():
+    """A state too deep to convert fails its snapshot with SerializationError."""
+
+    class Deep(AggregateRoot):
+        tree: list[Any]
+
+        def __init__(self, aggregate_id: str) -> None:
+            super().__init__(aggregate_id)
+            self.tree = []
+
+    deep = Deep("d-1")
+    for _ in range(5_000):
+        deep.tree = [deep.tree]
+    with pytest.raises(SerializationError, match="recursion limit"):
+        deep.snapshot_state()
