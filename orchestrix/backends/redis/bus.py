@@ -473,8 +473,10 @@ class RedisMessageBus(FrontDurableMessageBus, RedisResource):
         """Leave an entry no local handler takes to the group's other consumers.
 
         It is not an attempt: its delivery count goes back, and it stays
-        pending (its idle time restarting), so any consumer of the group
-        reclaims it after the visibility timeout.
+        pending with an idle time of a whole visibility timeout, so the next
+        reclaim of any consumer of the group takes it at once. (Were its idle
+        time to restart, this consumer, the first to see it expire again,
+        could keep it from the others for good.)
         """
         _log.debug(
             "no handler of group %r in this process takes message %s; left for "
@@ -489,6 +491,7 @@ class RedisMessageBus(FrontDurableMessageBus, RedisResource):
                 self.consumer,
                 0,
                 [entry_id],
+                idle=round(self.visibility_timeout * 1000),
                 retrycount=attempt - 1,
                 justid=True,
             )
