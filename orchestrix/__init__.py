@@ -43,6 +43,7 @@ from orchestrix.errors import InvalidArgumentError as InvalidArgumentError
 from orchestrix.errors import MissingDependencyError as MissingDependencyError
 from orchestrix.errors import NoHandlerError as NoHandlerError
 from orchestrix.errors import OrchestrixError as OrchestrixError
+from orchestrix.errors import ProjectionError as ProjectionError
 from orchestrix.errors import ResourceClosedError as ResourceClosedError
 from orchestrix.errors import SchemaVersionError as SchemaVersionError
 from orchestrix.errors import SerializationError as SerializationError
@@ -53,6 +54,10 @@ from orchestrix.messages import Message as Message
 from orchestrix.messages import Query as Query
 from orchestrix.messages import new_message_id as new_message_id
 from orchestrix.messages import set_default_source as set_default_source
+from orchestrix.projections import Projection as Projection
+from orchestrix.projections import ProjectionRunner as ProjectionRunner
+from orchestrix.projections import ProjectionStatus as ProjectionStatus
+from orchestrix.projections import handles as handles
 from orchestrix.protocols import ANY as ANY
 from orchestrix.protocols import NO_STREAM as NO_STREAM
 from orchestrix.protocols import STREAM_EXISTS as STREAM_EXISTS
@@ -107,6 +112,10 @@ __all__ = [
     "MissingDependencyError",
     "NoHandlerError",
     "OrchestrixError",
+    "Projection",
+    "ProjectionError",
+    "ProjectionRunner",
+    "ProjectionStatus",
     "Query",
     "Recorded",
     "Repository",
@@ -124,6 +133,7 @@ __all__ = [
     "from_cloudevent",
     "from_http",
     "from_structured",
+    "handles",
     "new_message_id",
     "open_bus",
     "open_checkpoint_store",

@@ -22,7 +22,8 @@ from the builtin a caller would naturally catch (`LookupError`, `ValueError`,
     │   └── ResourceClosedError              used after close()
     ├── HandlerRegistrationError             a second handler for one command type
     │   └── NoHandlerError (LookupError)     a command nobody handles
-    └── HandlerError (ExceptionGroup)        handlers failed during a publish
+    ├── HandlerError (ExceptionGroup)        handlers failed during a publish
+    └── ProjectionError                      a projection's handler kept failing
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "MissingDependencyError",
     "NoHandlerError",
     "OrchestrixError",
+    "ProjectionError",
     "ResourceClosedError",
     "SchemaVersionError",
     "SerializationError",
@@ -291,3 +293,44 @@ class HandlerError(OrchestrixError, ExceptionGroup[Exception]):
     def derive(self, excs: Sequence[Exception]) -> HandlerError:  # type: ignore[override]  # keeps the subclass when split
         """Keep the subclass and the dispatched message when the group is split."""
         return HandlerError(self.message, excs, self.dispatched)
+
+
+class ProjectionError(OrchestrixError):
+    """A projection's handler kept failing on an event, so its runner stopped.
+
+    The checkpoint stays at the last handled event: the next run starts with
+    this event again. The handler's last error is the ``__cause__``.
+
+    Attributes:
+        projection: The projection's checkpoint name.
+        event_id: The id of the event the handler failed on.
+        event_type: Its type name.
+        position: Its global position.
+        cause: The handler's last error.
+    """
+
+    def __init__(
+        self,
+        projection: str,
+        event_id: str,
+        event_type: str,
+        position: int,
+        cause: BaseException | None = None,
+    ) -> None:
+        self.projection = projection
+        self.event_id = event_id
+        self.event_type = event_type
+        self.position = position
+        self.cause = cause
+        reason = f"{type(cause).__name__}: {cause}" if cause is not None else "?"
+        super().__init__(
+            f"projection {projection!r} stopped: its handler failed on event "
+            f"{event_id!r} of type {event_type!r} at position {position} ({reason}); "
+            f"the checkpoint stays before it: fix the handler and run it again"
+        )
+
+    def __reduce__(self) -> tuple[type[Self], tuple[str, str, str, int]]:
+        return (
+            type(self),
+            (self.projection, self.event_id, self.event_type, self.position),
+        )

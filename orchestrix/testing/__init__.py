@@ -26,6 +26,7 @@ from orchestrix.testing._durable_bus import (
     DurableMessageBusContract as DurableMessageBusContract,
 )
 from orchestrix.testing._event_store import EventStoreContract as EventStoreContract
+from orchestrix.testing._projections import ProjectionContract as ProjectionContract
 from orchestrix.testing._scenario import Scenario as Scenario
 from orchestrix.testing._scenario import scenario as scenario
 from orchestrix.testing._snapshot_store import (
@@ -41,6 +42,7 @@ __all__ = [
     "DurableMessageBusContract",
     "EventStoreContract",
     "MessageBusContract",
+    "ProjectionContract",
     "Scenario",
     "SnapshotStoreContract",
     "SubscriptionContract",

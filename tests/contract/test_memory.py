@@ -19,6 +19,7 @@ from orchestrix.testing import (
     CheckpointStoreContract,
     EventStoreContract,
     MessageBusContract,
+    ProjectionContract,
     SnapshotStoreContract,
     SubscriptionContract,
 )
@@ -62,6 +63,22 @@ class TestInMemoryMessageBus(MessageBusContract):
 
 
 class TestInMemoryCheckpointStore(CheckpointStoreContract):
+    @pytest.fixture
+    async def checkpoint_store(self) -> AsyncIterator[InMemoryCheckpointStore]:
+        """A fresh in-memory checkpoint store per test."""
+        async with InMemoryCheckpointStore() as checkpoint_store:
+            yield checkpoint_store
+
+
+class TestInMemoryProjections(ProjectionContract):
+    """Projection runners on the memory stores."""
+
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[InMemoryEventStore]:
+        """A fresh in-memory store per test."""
+        async with InMemoryEventStore() as store:
+            yield store
+
     @pytest.fixture
     async def checkpoint_store(self) -> AsyncIterator[InMemoryCheckpointStore]:
         """A fresh in-memory checkpoint store per test."""

@@ -19,6 +19,7 @@ from orchestrix.testing import (
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
+    ProjectionContract,
     SnapshotStoreContract,
     SubscriptionContract,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "TestPostgresDurableBus",
     "TestPostgresEventStore",
     "TestPostgresMessageBus",
+    "TestPostgresProjections",
     "TestPostgresSnapshotStore",
     "TestPostgresSubscriptions",
 ]
@@ -125,3 +127,19 @@ class TestPostgresDurableBus(DurableMessageBusContract):
         yield make
         for bus in made:
             await bus.close()
+
+
+class TestPostgresProjections(ProjectionContract):
+    """Projection runners on one schema holding events and checkpoints."""
+
+    @pytest.fixture
+    async def store(self, schema_url: str) -> AsyncIterator[EventStore]:
+        store = await open_store(f"{schema_url}&page_size=7&max_size=4")
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    async def checkpoint_store(self, schema_url: str) -> AsyncIterator[CheckpointStore]:
+        store = await open_checkpoint_store(f"{schema_url}&max_size=2")
+        yield store
+        await store.close()

@@ -21,6 +21,7 @@ from orchestrix.testing import (
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
+    ProjectionContract,
     SnapshotStoreContract,
     SubscriptionContract,
 )
@@ -132,3 +133,25 @@ class TestRedisDurableBus(DurableMessageBusContract):
         yield make
         for bus in made:
             await bus.close()
+
+
+class TestRedisProjections(ProjectionContract):
+    """Projection runners on one prefix holding events and checkpoints."""
+
+    @pytest.fixture
+    async def store(
+        self, redis_url: str, prefix: str
+    ) -> AsyncIterator[RedisEventStore]:
+        """A store on a fresh prefix, with small pages so paging is exercised."""
+        store = await RedisEventStore.open(redis_url, prefix=prefix, page_size=7)
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    async def checkpoint_store(
+        self, redis_url: str, prefix: str
+    ) -> AsyncIterator[RedisCheckpointStore]:
+        """A checkpoint store on the same prefix."""
+        store = await RedisCheckpointStore.open(redis_url, prefix=prefix)
+        yield store
+        await store.close()

@@ -13,6 +13,7 @@ from orchestrix.testing import (
     DurableMessageBusContract,
     EventStoreContract,
     MessageBusContract,
+    ProjectionContract,
     SnapshotStoreContract,
     SubscriptionContract,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "TestSQLiteDurableBus",
     "TestSQLiteEventStore",
     "TestSQLiteMessageBus",
+    "TestSQLiteProjections",
     "TestSQLiteSnapshotStore",
     "TestSQLiteSubscriptions",
 ]
@@ -106,3 +108,19 @@ class TestSQLiteDurableBus(DurableMessageBusContract):
         yield make
         for bus in made:
             await bus.close()
+
+
+class TestSQLiteProjections(ProjectionContract):
+    """Projection runners on one SQLite file holding events and checkpoints."""
+
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[EventStore]:
+        store = await open_store(f"sqlite:///{tmp_path}/events.db")
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    async def checkpoint_store(self, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
+        store = await open_checkpoint_store(f"sqlite:///{tmp_path}/events.db")
+        yield store
+        await store.close()
