@@ -10,10 +10,10 @@ from orchestrix.protocols import LiveEventStore
 if TYPE_CHECKING:
     from orchestrix.protocols import EventStore
 
-__all__ = ["find_head", "sleep_unless", "wait_for_new"]
+__all__ = ["event_at", "find_head", "sleep_unless", "wait_for_new"]
 
 
-async def _exists(store: EventStore, position: int) -> bool:
+async def event_at(store: EventStore, position: int) -> bool:
     """Return whether the log holds an event at *position* (positions are gap-free)."""
     async for _ in store.read_all(after_position=position - 1, limit=1):
         return True
@@ -29,13 +29,13 @@ async def find_head(store: EventStore, known: int) -> int:
     """
     low = known  # the head is at least this (0: possibly empty)
     step = 1
-    while await _exists(store, low + step):
+    while await event_at(store, low + step):
         low += step
         step *= 2
     high = low + step  # no event there
     while high - low > 1:
         middle = (low + high) // 2
-        if await _exists(store, middle):
+        if await event_at(store, middle):
             low = middle
         else:
             high = middle
@@ -60,6 +60,8 @@ async def wait_for_new(
     finally:
         for task in waits:
             task.cancel()
+        # Collect the cancelled waits, so none is left pending or unretrieved.
+        await asyncio.gather(*waits, return_exceptions=True)
     for task in done:
         if not task.cancelled():
             task.result()  # the store's error, if waiting failed

@@ -39,7 +39,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self, TypeVar, cast
 from typing import final as final_class
 
-from orchestrix._projection_runner import find_head, sleep_unless, wait_for_new
+from orchestrix._projection_runner import (
+    event_at,
+    find_head,
+    sleep_unless,
+    wait_for_new,
+)
 from orchestrix._utils import check_stream_id
 from orchestrix.errors import (
     ConfigurationError,
@@ -395,6 +400,9 @@ class ProjectionRunner:
             ResourceClosedError: The runner is closed.
             InvalidArgumentError: The runner is already running.
         """
+        if type(self._projection).reset is Projection.reset:
+            # Checked before anything changes: the checkpoint must survive.
+            await self._projection.reset()
         async with self._running():
             await self._checkpoints.delete(self._name)
             self._position, self._saved, self._head = 0, None, 0
@@ -426,7 +434,8 @@ class ProjectionRunner:
 
         A running `run` or `catch_up` returns normally; a handler waiting
         between retries is not called again. Later calls of `run`, `catch_up`
-        and `rebuild` raise `ResourceClosedError`.
+        and `rebuild` raise `ResourceClosedError`. Call it from another task,
+        never from a handler, which `close` would wait for.
         """
         self._closed = True
         self._stop.set()
@@ -468,6 +477,12 @@ class ProjectionRunner:
                 yield
         except ProjectionError:
             raise
+        except asyncio.CancelledError:
+            # The task running the runner was cancelled instead of closed:
+            # keep what was handled (the position only covers handled events).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._save())
+            raise
         except Exception as exc:
             self._state, self._last_error = "failed", f"{type(exc).__name__}: {exc}"
             raise
@@ -475,14 +490,27 @@ class ProjectionRunner:
             self._running_time += time.monotonic() - started
             self._started = None
             self._idle.set()
-            if self._stop.is_set() and self._state != "failed":
+            if self._state in ("catching up", "live"):
+                self._state = "stopped" if self._stop.is_set() else "idle"
+            elif self._stop.is_set() and self._state != "failed":
                 self._state = "stopped"
 
     async def _pass(self) -> None:
         """Read from the checkpoint to the head once, handling what is kept."""
         if not self._loaded:
-            self._saved = await self._checkpoints.load(self._name)
-            self._position = self._saved or 0
+            saved = await self._checkpoints.load(self._name)
+            if saved and not await event_at(self._store, saved):
+                head = await find_head(self._store, 0)
+                msg = (
+                    f"the checkpoint of projection {self._name!r} is at position "
+                    f"{saved}, but the store's last event is at {head}: the "
+                    f"checkpoints and the events do not belong together (restored "
+                    f"from different backups, or another URL); nothing was handled. "
+                    f"Rebuild the projection, or save the right checkpoint"
+                )
+                raise ConfigurationError(msg)
+            self._saved = saved
+            self._position = saved or 0
             self._loaded = True
         self._state = "catching up"
         self._head = await find_head(self._store, max(self._head, self._position))
@@ -533,6 +561,8 @@ class ProjectionRunner:
             await sleep_unless(
                 self._stop, min(self._backoff * 2**attempt, self._max_backoff)
             )
+            if self._stop.is_set():
+                break  # closed while waiting: the handler is not called again
             attempt += 1
         if self._stop.is_set():
             # Closing: the event stays unhandled, and the checkpoint before it.

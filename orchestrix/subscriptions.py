@@ -216,6 +216,8 @@ class Subscription:
         finally:
             for task in waits:
                 task.cancel()
+            # Collect the cancelled waits, so none is left pending or unretrieved.
+            await asyncio.gather(*waits, return_exceptions=True)
         for task in done:
             if not task.cancelled():
                 task.result()  # the store's error, if waiting failed

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrix.errors import ProjectionError
+from orchestrix.errors import ConfigurationError, ProjectionError
 from orchestrix.messages import Event
 from orchestrix.projections import Projection, ProjectionRunner, handles
 from orchestrix.testing._support import (
@@ -60,10 +60,17 @@ class Numbers(Projection):
         self.calls = 0
         self.failures: dict[int, int] = {}  # number -> how many more calls fail
         self.resets = 0
+        # With a gate, the handler of number gate_at waits until it is set.
+        self.gate_at: int | None = None
+        self.gate: asyncio.Event | None = None
+        self.waiting = False
 
     @handles(ContractEvent)
     async def _number(self, event: ContractEvent, recorded: Recorded) -> None:
         self.calls += 1
+        if self.gate is not None and event.number == self.gate_at:
+            self.waiting = True
+            await self.gate.wait()
         left = self.failures.get(event.number, 0)
         if left:
             self.failures[event.number] = left - 1
@@ -274,18 +281,42 @@ class ProjectionContract:
     async def test_close_during_run_saves_the_checkpoint(
         self, store: EventStore, checkpoint_store: CheckpointStore
     ) -> None:
-        """Closing a running runner saves the checkpoint of every handled event."""
+        """Closing a running runner saves the checkpoint of every handled event.
+
+        The handler waits at the fourth event, so the close comes with events
+        handled but not yet checkpointed, and others not handled at all.
+        """
         await store.append("a", _events(*range(1, 11)))
+        gate = asyncio.Event()
         projection = Numbers()
+        projection.gate_at, projection.gate = 4, gate
         runner = self.runner(projection, store, checkpoint_store, checkpoint_every=100)
         task = asyncio.create_task(runner.run())
-        await wait_until(lambda: len(projection.numbers) >= 3, "a few events")
-        await runner.close()
+        await wait_until(lambda: projection.waiting, "the handler waits at 4")
+        closing = asyncio.create_task(runner.close())
+        await asyncio.sleep(0)
+        gate.set()
         async with asyncio.timeout(WAIT_TIMEOUT):
+            await closing
             await task
-        handled = len(projection.numbers)
-        assert await checkpoint_store.load(Numbers.name) == handled
+        assert projection.numbers == [1, 2, 3, 4]
+        assert await checkpoint_store.load(Numbers.name) == 4
         assert runner.status().state == "stopped"
+
+    async def test_a_checkpoint_ahead_of_the_store_is_refused(
+        self, store: EventStore, checkpoint_store: CheckpointStore
+    ) -> None:
+        """A checkpoint past the store's last event is an error, never a silent skip."""
+        await store.append("a", _events(1, 2))
+        await checkpoint_store.save(Numbers.name, 1_000)
+        projection = Numbers()
+        runner = self.runner(projection, store, checkpoint_store)
+        with pytest.raises(ConfigurationError, match="1000"):
+            await runner.catch_up()
+        assert projection.numbers == []
+        assert runner.status().state == "failed"
+        assert await checkpoint_store.load(Numbers.name) == 1_000
+        await runner.close()
 
     async def test_rebuild_replays_from_zero_after_reset(
         self, store: EventStore, checkpoint_store: CheckpointStore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +114,9 @@ async def test_rebuild_needs_a_reset() -> None:
         await runner.catch_up()
         with pytest.raises(ConfigurationError, match="reset"):
             await runner.rebuild()
+        assert await cps.load(Notes.name) == 1  # the checkpoint survives
+        await runner.close()
+        assert await cps.load(Notes.name) == 1
 
 
 async def test_closed_runner_refuses_to_run() -> None:
@@ -132,3 +136,44 @@ def test_projection_error_names_the_event() -> None:
     for part in ("'notes'", "'ev-1'", "'tests.noted'", "position 7", "bad"):
         assert part in text
     assert isinstance(error.cause, ValueError)
+
+
+async def test_close_during_a_retry_wait_calls_the_handler_no_more() -> None:
+    """A runner closed while waiting to retry does not call the handler again."""
+    calls: list[str] = []
+
+    class Failing(Projection):
+        name = "failing-on-close"
+
+        @handles(Noted)
+        async def _noted(self, event: Noted, recorded: Recorded) -> None:
+            calls.append(event.text)
+            msg = "always"
+            raise RuntimeError(msg)
+
+    async with InMemoryEventStore() as store, InMemoryCheckpointStore() as cps:
+        await store.append("n", [Noted(text="a")])
+        runner = ProjectionRunner(Failing(), store, cps, retries=5, backoff=5.0)
+        task = asyncio.create_task(runner.catch_up())
+        while not calls:
+            await asyncio.sleep(0.001)
+        await runner.close()
+        await asyncio.wait_for(task, 10)
+        assert calls == ["a"]
+        assert (await cps.load(Failing.name) or 0) == 0  # still before the event
+
+
+async def test_a_cancelled_run_keeps_its_checkpoint_and_stops() -> None:
+    """Cancelling the task of `run` saves what was handled and leaves no live state."""
+    async with InMemoryEventStore() as store, InMemoryCheckpointStore() as cps:
+        await store.append("n", [Noted(text="a"), Noted(text="b")])
+        notes = Notes()
+        runner = ProjectionRunner(notes, store, cps, checkpoint_every=100)
+        task = asyncio.create_task(runner.run())
+        while runner.status().state != "live":
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert runner.status().state == "idle"
+        assert await cps.load(Notes.name) == 2
