@@ -14,6 +14,14 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import settings
+
+# Under CI=true the property tests draw the same examples on every run, so a
+# red build always means a change broke something, never a newly drawn case;
+# local runs keep exploring new examples (and keep failures in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get(
     "ORCHESTRIX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
