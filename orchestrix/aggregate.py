@@ -39,6 +39,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, cast
 
 from orchestrix import _snapshot_state
+from orchestrix._dispatch import collect_methods, method_for
 from orchestrix._fingerprint import state_digest
 from orchestrix._snapshot_state import CUSTOM_FINGERPRINT, SnapshotParts
 from orchestrix._utils import check_stream_id
@@ -168,7 +169,12 @@ class AggregateRoot:
         elif "aggregate_type" not in own:
             cls.aggregate_type = cls.__qualname__
         _snapshot_state.check_snapshot_version(cls)
-        cls._apply_methods = _collect_apply_methods(cls)
+        cls._apply_methods = collect_methods(
+            cls,
+            (b._apply_methods for b in cls.__bases__ if issubclass(b, AggregateRoot)),
+            _MARK,
+            "apply methods",
+        )
         cls._dispatch_cache = {}
         cls._state_types_cache = None
         cls._fingerprint_cache = None
@@ -312,15 +318,7 @@ class AggregateRoot:
 
     @classmethod
     def _apply_method_for(cls, event_type: type[Event]) -> str | None:
-        cache = cls._dispatch_cache
-        if event_type in cache:
-            return cache[event_type]
-        methods = cls._apply_methods
-        name = next(
-            (methods[base] for base in event_type.__mro__ if base in methods), None
-        )
-        cache[event_type] = name
-        return name
+        return method_for(cls._apply_methods, cls._dispatch_cache, event_type)
 
     # --- snapshots ---------------------------------------------------------
 
@@ -537,33 +535,6 @@ async def _fold_after_snapshot(
     if misfit is None:
         await _fold(aggregate, records)
     return misfit
-
-
-def _collect_apply_methods(cls: type[AggregateRoot]) -> dict[type[Event], str]:
-    methods: dict[type[Event], str] = {}
-    for base in reversed(cls.__bases__):
-        if issubclass(base, AggregateRoot):
-            methods.update(base._apply_methods)
-    own: dict[type[Event], str] = {}
-    for name, value in cls.__dict__.items():
-        handled: tuple[type[Event], ...] | None = (
-            getattr(value, _MARK, None) if inspect.isfunction(value) else None
-        )
-        if handled is None:
-            continue
-        # A redecorated method replaces what its name applied in the bases.
-        methods = {event: method for event, method in methods.items() if method != name}
-        for event_type in handled:
-            previous = own.get(event_type)
-            if previous is not None and previous != name:
-                msg = (
-                    f"{cls.__qualname__} declares two apply methods for "
-                    f"{_event_label(event_type)}: {previous} and {name}; keep one"
-                )
-                raise ConfigurationError(msg)
-            own[event_type] = name
-    methods.update(own)
-    return methods
 
 
 def _has_custom_state(cls: type[AggregateRoot]) -> bool:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self, TypeVar, cast
 from typing import final as final_class
 
+from orchestrix._dispatch import collect_methods, method_for
 from orchestrix._projection_runner import (
     event_at,
     find_head,
@@ -164,7 +165,13 @@ class Projection:
                     f"(e.g. name = 'balances'): {detail}"
                 )
                 raise ConfigurationError(msg) from None
-        cls._handlers = _collect_handlers(cls)
+        cls._handlers = collect_methods(
+            cls,
+            # The bases' own tables, read by their class.
+            (b._handlers for b in cls.__bases__ if issubclass(b, Projection)),  # noqa: SLF001
+            _MARK,
+            "handlers",
+        )
         cls._dispatch_cache = {}
 
     @classmethod
@@ -175,15 +182,7 @@ class Projection:
     @classmethod
     def handler_for(cls, event_type: type[Event]) -> str | None:
         """Return the name of the method handling *event_type*, or None."""
-        cache = cls._dispatch_cache
-        if event_type in cache:
-            return cache[event_type]
-        handlers = cls._handlers
-        found = next(
-            (handlers[base] for base in event_type.__mro__ if base in handlers), None
-        )
-        cache[event_type] = found
-        return found
+        return method_for(cls._handlers, cls._dispatch_cache, event_type)
 
     async def reset(self) -> None:
         """Empty the read model before a rebuild (override it).
@@ -200,35 +199,6 @@ class Projection:
             f"'async def reset(self)' to empty its read model first"
         )
         raise ConfigurationError(msg)
-
-
-def _collect_handlers(cls: type[Projection]) -> dict[type[Event], str]:
-    handlers: dict[type[Event], str] = {}
-    for base in reversed(cls.__bases__):
-        if issubclass(base, Projection):
-            handlers.update(base._handlers)  # noqa: SLF001 -- a Projection's own table
-    own: dict[type[Event], str] = {}
-    for name, value in cls.__dict__.items():
-        handled: tuple[type[Event], ...] | None = (
-            getattr(value, _MARK, None) if inspect.isfunction(value) else None
-        )
-        if handled is None:
-            continue
-        # A redecorated method replaces what its name handled in the bases.
-        handlers = {
-            event: method for event, method in handlers.items() if method != name
-        }
-        for event_type in handled:
-            previous = own.get(event_type)
-            if previous is not None and previous != name:
-                msg = (
-                    f"{cls.__qualname__} declares two handlers for "
-                    f"{event_type.__qualname__}: {previous} and {name}; keep one"
-                )
-                raise ConfigurationError(msg)
-            own[event_type] = name
-    handlers.update(own)
-    return handlers
 
 
 @final_class
