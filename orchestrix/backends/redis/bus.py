@@ -36,6 +36,7 @@ from orchestrix.backends._front_bus import (
 from orchestrix.backends.redis import _scripts as scripts
 from orchestrix.backends.redis._connection import (
     DEFAULT_PREFIX,
+    DEFAULT_URL,
     LuaScript,
     RedisResource,
     decode_name,
@@ -56,7 +57,6 @@ __all__ = ["RedisMessageBus"]
 
 #: Name of the Redis consumer group inside every queue stream.
 CONSUMER_GROUP: Final = "orchestrix"
-_DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _log = logging.getLogger("orchestrix.redis.bus")
 
@@ -122,7 +122,7 @@ class RedisMessageBus(FrontDurableMessageBus, RedisResource):
 
     def __init__(
         self,
-        url: str = _DEFAULT_URL,
+        url: str = DEFAULT_URL,
         *,
         prefix: str | None = None,
         retries: int | None = None,
@@ -178,7 +178,7 @@ class RedisMessageBus(FrontDurableMessageBus, RedisResource):
     @classmethod
     async def open(
         cls,
-        url: str = _DEFAULT_URL,
+        url: str = DEFAULT_URL,
         *,
         prefix: str | None = None,
         retries: int | None = None,
