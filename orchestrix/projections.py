@@ -40,13 +40,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self, TypeVar, 
 from typing import final as final_class
 
 from orchestrix._dispatch import collect_methods, method_for
-from orchestrix._projection_runner import (
-    event_at,
-    find_head,
-    sleep_unless,
-    wait_for_new,
-)
+from orchestrix._projection_runner import event_at, find_head
 from orchestrix._utils import check_stream_id
+from orchestrix._waits import sleep_unless, wait_for_new
 from orchestrix.errors import (
     ConfigurationError,
     InvalidArgumentError,

@@ -176,8 +176,8 @@ class LiveEventStore(EventStore, Protocol):
     """An event store that tells waiting readers when an append commits.
 
     `orchestrix.subscriptions.Subscription` uses it to follow the log without
-    polling; stores without it are polled. Checked with ``isinstance`` when a
-    subscription starts.
+    polling; stores without it are polled. Checked with ``isinstance``
+    each time a subscription or a projection runner waits.
     """
 
     async def wait_for_append(self, after_position: int) -> None:

@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Self, final
 
 from orchestrix._utils import check_stream_id
+from orchestrix._waits import wait_for_new
 from orchestrix.errors import InvalidArgumentError
 from orchestrix.messages import Event, message_class
-from orchestrix.protocols import LiveEventStore
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -125,7 +125,6 @@ class Subscription:
             raise InvalidArgumentError(msg)
         self._follow = follow
         self._store = store
-        self._live = isinstance(store, LiveEventStore)
         self._buffer: deque[Recorded] = deque()
         # Position of the last event read from the store, kept or not.
         self._scanned = self._position
@@ -204,23 +203,7 @@ class Subscription:
 
     async def _wait(self) -> None:
         """Wait for a new event, a close, or at most one poll interval."""
-        woken = self._woken
-        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(woken.wait())]
-        if self._live:
-            store: LiveEventStore = self._store  # type: ignore[assignment]  # checked in __init__
-            waits.append(asyncio.ensure_future(store.wait_for_append(self._scanned)))
-        try:
-            done, _ = await asyncio.wait(
-                waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in waits:
-                task.cancel()
-            # Collect the cancelled waits, so none is left pending or unretrieved.
-            await asyncio.gather(*waits, return_exceptions=True)
-        for task in done:
-            if not task.cancelled():
-                task.result()  # the store's error, if waiting failed
+        await wait_for_new(self._store, self._scanned, self._poll, self._woken)
 
     async def close(self) -> None:
         """Stop the subscription: iteration ends, even one waiting now. Idempotent."""
