@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncResource",
-    "check_limit",
     "check_non_negative",
+    "check_number",
     "check_stream_id",
     "default_group",
     "mask_password",
@@ -72,19 +73,33 @@ def storable_text(text: str) -> bool:
     return "\x00" not in text and (text.isascii() or not _SURROGATE.search(text))
 
 
+def check_number(
+    name: str, value: object, low: float, high: float, *, integer: bool
+) -> float:
+    """Return *value* if it is an int (or, unless *integer*, a float) in range.
+
+    Raises:
+        InvalidArgumentError: A bool, another type, NaN, or out of range; the
+            message names *name*.
+    """
+    kinds = (int,) if integer else (int, float)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not (math.isfinite(value) and low <= value <= high)
+    ):
+        what = "an int" if integer else "a number"
+        msg = f"{name} must be {what} from {low:g} to {high:g}, got {value!r}"
+        raise InvalidArgumentError(msg)
+    return value
+
+
 def check_non_negative(name: str, value: int) -> int:
     """Return *value* if it is an int >= 0, else raise InvalidArgumentError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         msg = f"{name} must be an int >= 0, got {value!r}"
         raise InvalidArgumentError(msg)
     return value
-
-
-def check_limit(limit: int | None) -> int | None:
-    """Return *limit* if it is None or an int >= 0, else raise InvalidArgumentError."""
-    if limit is None:
-        return None
-    return check_non_negative("limit", limit)
 
 
 # Any number of slashes after the scheme's colon: a mistyped URL such as

@@ -41,7 +41,7 @@ from typing import final as final_class
 
 from orchestrix._dispatch import collect_methods, method_for
 from orchestrix._projection_runner import event_at, find_head
-from orchestrix._utils import check_stream_id
+from orchestrix._utils import check_number, check_stream_id
 from orchestrix._waits import sleep_unless, wait_for_new
 from orchestrix.errors import (
     ConfigurationError,
@@ -228,17 +228,6 @@ class ProjectionStatus:
     events_per_second: float
 
 
-def _check_number(name: str, value: object, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not low <= value <= high
-    ):
-        msg = f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
-        raise InvalidArgumentError(msg)
-    return value
-
-
 @final_class
 class ProjectionRunner:
     """Feed a projection every stored event after its checkpoint, at least once.
@@ -289,17 +278,14 @@ class ProjectionRunner:
             raise InvalidArgumentError(msg)
         # Build (and drop) a subscription so its own checks run now, not at start.
         subscribe(store, batch_size=batch_size, poll_interval=poll_interval)
-        for what, value in (
-            ("checkpoint_every", checkpoint_every),
-            ("retries", retries),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                msg = f"{what} must be an int, got {value!r}"
-                raise InvalidArgumentError(msg)
-        self._every = int(_check_number("checkpoint_every", checkpoint_every, 1, 1e9))
-        self._retries = int(_check_number("retries", retries, 0, 1_000))
-        self._backoff = _check_number("backoff", backoff, 0, 3_600)
-        self._max_backoff = _check_number("max_backoff", max_backoff, 0, 3_600)
+        self._every = int(
+            check_number("checkpoint_every", checkpoint_every, 1, 1e9, integer=True)
+        )
+        self._retries = int(check_number("retries", retries, 0, 1_000, integer=True))
+        self._backoff = check_number("backoff", backoff, 0, 3_600, integer=False)
+        self._max_backoff = check_number(
+            "max_backoff", max_backoff, 0, 3_600, integer=False
+        )
         self._projection = projection
         self._store = store
         self._checkpoints = checkpoints

@@ -20,12 +20,11 @@ again.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Self, final
 
-from orchestrix._utils import check_stream_id
+from orchestrix._utils import check_number, check_stream_id
 from orchestrix._waits import wait_for_new
 from orchestrix.errors import InvalidArgumentError
 from orchestrix.messages import Event, message_class
@@ -65,21 +64,6 @@ def _event_classes(types: object) -> tuple[type[Event], ...] | None:
     return None if Event in classes else classes  # type: ignore[return-value]  # checked above
 
 
-def _number(
-    name: str, value: object, low: float, high: float, *, integer: bool
-) -> float:
-    kinds = (int,) if integer else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not (math.isfinite(value) and low <= value <= high)
-    ):
-        what = "an int" if integer else "a number"
-        msg = f"{name} must be {what} from {low:g} to {high:g}, got {value!r}"
-        raise InvalidArgumentError(msg)
-    return value
-
-
 @final
 class Subscription:
     """Every event of a store after a position, in order: first the stored, then new.
@@ -105,17 +89,17 @@ class Subscription:
     ) -> None:
         """See `subscribe`."""
         self._position = int(
-            _number("after_position", after_position, 0, 2**63 - 1, integer=True)
+            check_number("after_position", after_position, 0, 2**63 - 1, integer=True)
         )
         self._classes = _event_classes(types)
         if stream_prefix is not None:
             stream_prefix = check_stream_id(stream_prefix)
         self._prefix = stream_prefix
         self._batch = int(
-            _number("batch_size", batch_size, 1, _MAX_BATCH_SIZE, integer=True)
+            check_number("batch_size", batch_size, 1, _MAX_BATCH_SIZE, integer=True)
         )
         self._poll = float(
-            _number(
+            check_number(
                 "poll_interval", poll_interval, 0.001, _MAX_POLL_INTERVAL, integer=False
             )
         )
