@@ -34,8 +34,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, final
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from orchestrix._utils import AsyncResource, default_group, message_type_names
-from orchestrix.backends._front import MAX_INT64
+from orchestrix._utils import (
+    AsyncResource,
+    default_group,
+    message_type_names,
+    storable_text,
+)
+from orchestrix.backends._front import check_after
 from orchestrix.errors import (
     ConfigurationError,
     HandlerRegistrationError,
@@ -80,7 +85,6 @@ BUS_OPTIONS: Final = (
     "concurrency",
 )
 
-_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
 _INT_TEXT: Final = re.compile(r"[0-9]+")
 _FLOAT_TEXT: Final = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # name -> (minimum, maximum, integer); the defaults are BusOptions'.
@@ -99,7 +103,7 @@ def _group_problem(group: str) -> str | None:
         return f"it has {len(group)} characters, more than {MAX_GROUP_LENGTH}"
     if group != group.strip():
         return "it starts or ends with whitespace, so it would name another group"
-    if _UNSTORABLE.search(group):
+    if not storable_text(group):
         return "it holds a NUL character or an unpaired surrogate"
     return None
 
@@ -131,7 +135,7 @@ def check_message_id(message_id: object) -> str:
     if (
         not isinstance(message_id, str)
         or not message_id
-        or _UNSTORABLE.search(message_id)
+        or not storable_text(message_id)
     ):
         msg = (
             f"message id must be a non-empty str without NUL or unpaired "
@@ -139,13 +143,6 @@ def check_message_id(message_id: object) -> str:
         )
         raise InvalidArgumentError(msg)
     return str.__str__(message_id)
-
-
-def _check_dead_letter_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        msg = f"limit must be an int >= 0, got {limit!r}"
-        raise InvalidArgumentError(msg)
-    return min(limit, MAX_INT64)
 
 
 def not_a_message(message: object) -> InvalidArgumentError:
@@ -556,7 +553,7 @@ class FrontDurableMessageBus(FrontMessageBus, DurableMessageBus):
             ResourceClosedError: The bus is closed.
         """
         self._check_open()
-        checked = _check_dead_letter_limit(limit)
+        checked = check_after("limit", limit)
         name = None if group is None else check_group(group)
         return await self._dead_letters(name, checked)
 
